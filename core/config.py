@@ -1,0 +1,141 @@
+"""Training configuration: one dataclass, filled from a TOML file and `--set key=value` overrides.
+
+Unknown keys and values of the wrong type are errors, so a typo never silently trains
+something else. Every run writes its resolved configuration next to its checkpoints.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class DataSource:
+    """A folder of HR images (searched recursively).
+
+    hr_scale < 1 shrinks each image (MATLAB bicubic) before it is used as HR, for large
+    JPEG photos whose compression artefacts should not be learnt. weight is the share of
+    training steps that draw from this folder, relative to the other folders.
+    """
+
+    path: str
+    hr_scale: float = 1.0
+    weight: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "small"  # a name from core.model.VARIANTS
+    train: list[DataSource] = field(default_factory=list)
+    val: str = ""  # folder of HR images for whole-image validation
+    out_dir: str = "runs/x2"
+    # Batches: one random image per step, batch_size random LR patches of patch_size pixels.
+    patch_size: int = 48
+    batch_size: int = 16
+    flat_threshold: float = 0.0  # reject HR patches whose grey std (uint8 levels) is below this
+    cache_mb: int = 4096  # decoded images kept in memory; the rest are decoded on demand
+    # Degradations of the LR patch, for the artefact-cancelling model (empty = clean LR).
+    jpeg_quality: list[int] = field(default_factory=list)  # [low, high], inclusive
+    jpeg_probability: float = 1.0
+    noise_sigma: list[float] = field(default_factory=list)  # [low, high] in uint8 levels
+    # Optimisation.
+    steps: int = 20000
+    loss: str = "l1"  # "l1" or "mse"
+    lr: float = 5e-4
+    lr_min: float = 1e-6
+    schedule: str = "cosine"  # "cosine" or "step"
+    warmup_steps: int = 200
+    step_milestones: list[int] = field(default_factory=list)  # for schedule = "step"
+    step_gamma: float = 0.5
+    seed: int = 0
+    init_from: str = ""  # checkpoint whose weights start this run (fine-tuning)
+    # Monitoring and checkpoints.
+    val_every: int = 1000
+    checkpoint_every: int = 250
+    val_images_logged: int = 2
+    # Speed.
+    threads: int = 0  # 0 = torch's default
+    bf16: bool = True  # bfloat16 autocast on CPU (float16 autocast on CUDA)
+    channels_last: bool = True
+
+    def validate(self) -> None:
+        if not self.train:
+            raise ValueError("no training folder: set [[train]] path = ... in the config")
+        if self.loss not in ("l1", "mse"):
+            raise ValueError(f"loss must be 'l1' or 'mse', not {self.loss!r}")
+        if self.schedule not in ("cosine", "step"):
+            raise ValueError(f"schedule must be 'cosine' or 'step', not {self.schedule!r}")
+        for name in ("jpeg_quality", "noise_sigma"):
+            value = getattr(self, name)
+            if value and (len(value) != 2 or value[0] > value[1]):
+                raise ValueError(f"{name} must be [low, high], not {value!r}")
+        if self.patch_size < 8 or self.batch_size < 1 or self.steps < 1:
+            raise ValueError("patch_size >= 8, batch_size >= 1 and steps >= 1 are required")
+
+
+def _coerce(name: str, value: Any, annotation: str) -> Any:
+    """Check a TOML value against a field's annotation; ints are accepted for floats."""
+    expected = {"int": int, "float": (int, float), "str": str, "bool": bool}
+    if annotation.startswith("list"):
+        if not isinstance(value, list):
+            raise ValueError(f"{name} must be a list, not {value!r}")
+        if annotation == "list[DataSource]":
+            return [_data_source(name, v) for v in value]
+        inner = annotation[5:-1]
+        return [_coerce(name, v, inner) for v in value]
+    kind = expected[annotation]
+    if isinstance(value, bool) and annotation != "bool" or not isinstance(value, kind):
+        raise ValueError(f"{name} must be {annotation}, not {value!r}")
+    return float(value) if annotation == "float" else value
+
+
+def _data_source(name: str, value: Any) -> DataSource:
+    if isinstance(value, str):
+        return DataSource(path=value)
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} entries must be a path or a table, not {value!r}")
+    known = {f.name: f.type for f in dataclasses.fields(DataSource)}
+    unknown = set(value) - set(known)
+    if unknown:
+        raise ValueError(f"unknown key(s) in {name}: {', '.join(sorted(unknown))}")
+    return DataSource(**{k: _coerce(f"{name}.{k}", v, known[k]) for k, v in value.items()})
+
+
+def from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
+    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown config key(s): {', '.join(sorted(unknown))}")
+    checked = {k: _coerce(k, v, fields[k]) for k, v in values.items()}
+    return dataclasses.replace(base or TrainConfig(), **checked)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'key=value' with a TOML value; bare words are taken as strings."""
+    key, sep, raw = text.partition("=")
+    if not sep:
+        raise ValueError(f"override {text!r} is not key=value")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def load(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    values: dict[str, Any] = {}
+    if path:
+        with open(path, "rb") as f:
+            values = tomllib.load(f)
+    values.update(parse_override(o) for o in overrides)
+    return from_dict(values)
+
+
+def to_toml(config: TrainConfig) -> str:
+    import tomli_w
+
+    values = dataclasses.asdict(config)
+    return tomli_w.dumps(values)
