@@ -210,6 +210,8 @@ class Trainer:
             patches_per_s = (self.step - start_step) * c.batch_size * self.world / (time.perf_counter() - started)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", psnr=f"{last_psnr:.2f}", patches_s=f"{patches_per_s:.0f}")
+            if self.rank == 0 and bar.disable and self.step % 100 == 0:  # no terminal: log lines
+                log.info("step %d/%d loss %.4f val %.2f dB %.0f patches/s", self.step, c.steps, loss, last_psnr, patches_per_s)
             if self.rank == 0:
                 self.writer.add_scalar("train/loss", loss, self.step)
                 self.writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)

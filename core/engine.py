@@ -1,0 +1,137 @@
+"""The inference engine: runs an exported RDN (ONNX) with onnxruntime, tile by tile.
+
+Torch-free by design: this module and everything it imports need only numpy and onnxruntime,
+so `pip install sr-scale[cpu]` stays light. Images in and out are (H, W, 3) uint8 or uint16
+arrays; the model itself works on float32 RGB in [0, 1].
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .tiling import tiles
+
+# Models shipped inside the package, by name.
+EMBEDDED_MODELS: dict[str, str] = {
+    "x2": "x2.onnx",  # the default: clean photos and catalog images
+}
+DEFAULT_MODEL = "x2"
+DEFAULT_TILE = 192  # LR pixels per tile side: small enough for the caches, large enough to amortise overlap
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ModelError(Exception):
+    """The model file is missing, unreadable or not an sr-scale model."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What an exported model says about itself (ONNX metadata written by sr-export)."""
+
+    scale: int
+    receptive_radius: int  # LR pixels of context each output pixel depends on
+    metadata: dict[str, str]
+
+
+def model_path(model: str | os.PathLike) -> Path:
+    """An embedded model's name, or a path to an .onnx file."""
+    name = str(model)
+    if name in EMBEDDED_MODELS:
+        return Path(str(resources.files(__package__) / "models" / EMBEDDED_MODELS[name]))
+    path = Path(name)
+    if path.suffix.lower() != ".onnx" and not path.exists():
+        raise ModelError(f"unknown model {name!r}: use one of {', '.join(EMBEDDED_MODELS)} or a path to an .onnx file")
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    return path
+
+
+def _providers(device: str) -> list[str]:
+    import onnxruntime as ort
+
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+    available = ort.get_available_providers()
+    if device == "cuda" and "CUDAExecutionProvider" not in available:
+        raise ModelError("--device cuda: this onnxruntime has no CUDA provider (install sr-scale[gpu])")
+    if device != "cpu" and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class Upscaler:
+    """An onnxruntime session over one model, and tiled enlargement of whole images."""
+
+    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", threads: int = 0, tile: int = DEFAULT_TILE):
+        import onnxruntime as ort
+
+        path = model_path(model)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=_providers(device))
+        except ModelError:
+            raise
+        except Exception as error:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            raise ModelError(f"cannot load model {path}: {str(error).splitlines()[0]}") from None
+        # Trust what the session really got, not what was asked for.
+        self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        if device == "cuda" and self.device != "cuda":
+            raise ModelError("--device cuda: onnxruntime could not start CUDA (check the driver and CUDA libraries)")
+        self.info = read_info(self.session)
+        self.scale = self.info.scale
+        self.tile = tile
+        self.input_name = self.session.get_inputs()[0].name
+
+    def run(self, lr: np.ndarray) -> np.ndarray:
+        """One forward pass: float32 (1, 3, h, w) in [0, 1] -> float32 (1, 3, h*s, w*s), unclamped."""
+        return self.session.run(None, {self.input_name: lr})[0]
+
+    def upscale(self, image: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
+        """Enlarge an (H, W, 3) uint8 or uint16 image by the model's scale; same dtype out.
+
+        Tiles are run one at a time and written straight into the result, so memory beyond the
+        input and output images is bounded by the tile size.
+        """
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected an (H, W, 3) RGB array, got shape {image.shape}")
+        if image.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"expected uint8 or uint16 pixels, got {image.dtype}")
+        peak = float(np.iinfo(image.dtype).max)
+        h, w = image.shape[:2]
+        s = self.scale
+        out = np.empty((h * s, w * s, 3), dtype=image.dtype)
+        grid = list(tiles(h, w, self.tile, self.info.receptive_radius))
+        for i, tile in enumerate(grid):
+            lr = image[tile.read].astype(np.float32).transpose(2, 0, 1)[None] / peak
+            sr = self.run(np.ascontiguousarray(lr))[0].transpose(1, 2, 0)
+            kept = sr[tile.core_in_tile_output(s)]
+            out[tile.core_in_output(s)] = np.clip(np.rint(kept * peak), 0, peak)
+            if progress:
+                progress((i + 1) / len(grid))
+        return out
+
+
+def read_info(session) -> ModelInfo:
+    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    try:
+        return ModelInfo(int(metadata["scale"]), int(metadata["receptive_radius"]), metadata)
+    except (KeyError, ValueError):
+        raise ModelError("not an sr-scale model: its ONNX metadata has no scale/receptive_radius") from None
+
+
+def describe(info: ModelInfo) -> dict:
+    """Metadata with its JSON fields decoded, for --version and model cards."""
+    out = dict(info.metadata)
+    for key in ("arch", "metrics", "training"):
+        if key in out:
+            out[key] = json.loads(out[key])
+    return out

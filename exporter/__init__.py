@@ -1,0 +1,1 @@
+"""Turn a trained RDN checkpoint into the ONNX model the inference engine runs."""

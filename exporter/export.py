@@ -1,0 +1,115 @@
+"""`sr-export`: RDN checkpoint (torch) -> ONNX file for the torch-free engine.
+
+The ONNX graph has one input "lr" (1, 3, h, w) and one output "sr" (1, 3, h*s, w*s), float32
+RGB in [0, 1], with dynamic height and width. Metadata carries the architecture, scale,
+receptive radius, training data, metrics and version. The file is written only after
+onnxruntime reproduces torch's output (max abs difference <= PARITY_TOLERANCE).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+import numpy as np
+import onnx
+import torch
+
+from sr_scale.core import __version__
+from sr_scale.core.model import RDN
+from sr_scale.core.train import load_model
+
+INPUT_NAME, OUTPUT_NAME = "lr", "sr"
+OPSET = 17
+IR_VERSION = 8  # onnxruntime >= 1.14 loads IR 8; newer IRs lock out older runtimes for nothing
+PARITY_TOLERANCE = 1e-4  # max abs difference on [0, 1] data
+
+
+class ParityError(Exception):
+    pass
+
+
+def export(model: RDN, out: str | Path, metadata: dict[str, object] | None = None, parity_inputs: list[np.ndarray] | None = None) -> float:
+    """Export `model` to `out` atomically; returns the measured max abs difference to torch.
+
+    parity_inputs: float32 (1, 3, h, w) arrays in [0, 1]; random ones of odd sizes by default.
+    """
+    model = model.eval().float().to(memory_format=torch.contiguous_format)
+    out = Path(out)
+    example = torch.rand(1, 3, 32, 40)
+    fd, tmp_name = tempfile.mkstemp(suffix=".onnx", dir=out.parent or ".")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        torch.onnx.export(
+            model, (example,), str(tmp), dynamo=False, opset_version=OPSET,
+            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {2: "height", 3: "width"}, OUTPUT_NAME: {2: "out_height", 3: "out_width"}},
+        )
+        proto = onnx.load(str(tmp))
+        proto.ir_version = IR_VERSION
+        info = {
+            "scale": model.config.scale,
+            "receptive_radius": model.config.receptive_radius,
+            "arch": json.dumps(model.config.to_dict()),
+            "version": __version__,
+            "input": "RGB float32 NCHW in [0, 1]",
+        }
+        info.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
+        del proto.metadata_props[:]
+        for key, value in info.items():
+            proto.metadata_props.add(key=key, value=str(value))
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
+        difference = parity(model, tmp, parity_inputs)
+        if difference > PARITY_TOLERANCE:
+            raise ParityError(f"ONNX output differs from torch by {difference:.2e} (> {PARITY_TOLERANCE:.0e}); nothing written")
+        os.replace(tmp, out)
+        return difference
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@torch.no_grad()
+def parity(model: RDN, onnx_path: Path, inputs: list[np.ndarray] | None = None) -> float:
+    """Max abs difference between torch and onnxruntime on the given (or random) inputs."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    inputs = inputs or [rng.random((1, 3, h, w), dtype=np.float32) for h, w in ((17, 23), (64, 48))]
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for x in inputs:
+        expected = model(torch.from_numpy(x)).numpy()
+        got = session.run(None, {INPUT_NAME: x})[0]
+        worst = max(worst, float(np.abs(expected - got).max()))
+    return worst
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--metrics", "metrics_file", type=click.Path(exists=True, dir_okay=False), help="JSON of evaluation results to embed (from sr-eval --json).")
+@click.option("--name", default="", help="Model name stored in the metadata.")
+def main(checkpoint: str, out: str, metrics_file: str | None, name: str) -> None:
+    """Export CHECKPOINT (from sr-train) to the ONNX file OUT, checked against torch."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    model = load_model(checkpoint)
+    config = state.get("config", {})
+    metadata = {
+        "name": name or Path(out).stem,
+        "training": {"data": config.get("train", []), "steps": state.get("step"), "loss": config.get("loss"), "patch_size": config.get("patch_size"), "batch_size": config.get("batch_size"), "degradations": {"jpeg_quality": config.get("jpeg_quality", []), "noise_sigma": config.get("noise_sigma", [])}},
+        "metrics": json.loads(Path(metrics_file).read_text()) if metrics_file else {"validation": state.get("metrics", {})},
+    }
+    try:
+        difference = export(model, out, metadata)
+    except ParityError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"wrote {out} (scale {model.config.scale}, parity max |diff| {difference:.1e})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""`sr-scale`: a command-line drop-in for ImageMagick's enlargement step."""

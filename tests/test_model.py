@@ -1,0 +1,36 @@
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sr_scale.core.model import RDN, RDNConfig, count_parameters, variant  # noqa: E402
+
+
+def test_output_is_scale_times_input_for_any_size():
+    model = RDN(variant("tiny")).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, 13, 27))
+    assert out.shape == (2, 3, 26, 54)
+
+
+def test_untrained_model_starts_near_nearest_neighbour_enlargement():
+    # The residual over a nearest-neighbour enlargement keeps early outputs in range.
+    torch.manual_seed(0)
+    model = RDN(variant("tiny")).eval()
+    lr = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        out = model(lr)
+    nearest = torch.nn.functional.interpolate(lr, scale_factor=2, mode="nearest")
+    assert (out - nearest).abs().mean() < 0.5
+
+
+def test_receptive_radius_counts_every_3x3_conv():
+    assert RDNConfig(C=3, D=4).receptive_radius == 2 + 12 + 1 + 1
+
+
+def test_default_variant_is_small_enough_for_cpu():
+    assert count_parameters(RDN(variant("small"))) < 400_000
+
+
+def test_unknown_variant_lists_the_valid_names():
+    with pytest.raises(ValueError, match="small"):
+        variant("huge")
