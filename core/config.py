@@ -6,6 +6,7 @@ something else. Every run writes its resolved configuration next to its checkpoi
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,12 +59,24 @@ class TrainConfig:
     val_images_logged: int = 2
     # Speed.
     threads: int = 0  # 0 = torch's default
-    bf16: bool = True  # bfloat16 autocast on CPU (float16 autocast on CUDA)
+    # Mixed precision: bfloat16 autocast on CPU; on CUDA bfloat16 where the GPU has it,
+    # else float16 with gradient scaling.
+    bf16: bool = True
     channels_last: bool = True
+    compile: bool = False  # torch.compile the model (slow first step; see docs/training.md)
 
     def validate(self) -> None:
+        """Raise ValueError naming the first setting that cannot train."""
+        from .model import variant
+
+        variant(self.arch)  # an unknown name is an error listing the valid ones
         if not self.train:
-            raise ValueError("no training folder: set [[train]] path = ... in the config")
+            raise ValueError("no training folder: set [[train]] path = ... in the config or pass --train")
+        for source in self.train:
+            if not 0 < source.hr_scale <= 1:
+                raise ValueError(f"train.hr_scale must be in (0, 1], not {source.hr_scale} ({source.path})")
+            if source.weight <= 0:
+                raise ValueError(f"train.weight must be > 0, not {source.weight} ({source.path})")
         if self.loss not in ("l1", "mse"):
             raise ValueError(f"loss must be 'l1' or 'mse', not {self.loss!r}")
         if self.schedule not in ("cosine", "step"):
@@ -72,8 +85,20 @@ class TrainConfig:
             value = getattr(self, name)
             if value and (len(value) != 2 or value[0] > value[1]):
                 raise ValueError(f"{name} must be [low, high], not {value!r}")
+        if self.jpeg_quality and not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
+            raise ValueError(f"jpeg_quality must lie in [1, 100], not {self.jpeg_quality!r}")
+        if self.noise_sigma and self.noise_sigma[0] < 0:
+            raise ValueError(f"noise_sigma must be >= 0, not {self.noise_sigma!r}")
+        if not 0 <= self.jpeg_probability <= 1:
+            raise ValueError(f"jpeg_probability must be in [0, 1], not {self.jpeg_probability}")
         if self.patch_size < 8 or self.batch_size < 1 or self.steps < 1:
             raise ValueError("patch_size >= 8, batch_size >= 1 and steps >= 1 are required")
+        if not 0 < self.lr_min <= self.lr:
+            raise ValueError(f"0 < lr_min <= lr is required, not lr={self.lr}, lr_min={self.lr_min}")
+        if self.val_every < 1 or self.checkpoint_every < 1 or self.warmup_steps < 0:
+            raise ValueError("val_every >= 1, checkpoint_every >= 1 and warmup_steps >= 0 are required")
+        if self.cache_mb < 0 or self.threads < 0:
+            raise ValueError("cache_mb and threads must be >= 0")
 
 
 def _coerce(name: str, value: Any, annotation: str) -> Any:
@@ -100,15 +125,18 @@ def _data_source(name: str, value: Any) -> DataSource:
     known = {f.name: f.type for f in dataclasses.fields(DataSource)}
     unknown = set(value) - set(known)
     if unknown:
-        raise ValueError(f"unknown key(s) in {name}: {', '.join(sorted(unknown))}")
+        raise ValueError(f"unknown key(s) in {name}: {', '.join(sorted(unknown))} (known: {', '.join(known)})")
+    if "path" not in value:
+        raise ValueError(f"{name} entry {value!r} has no path")
     return DataSource(**{k: _coerce(f"{name}.{k}", v, known[k]) for k, v in value.items()})
 
 
 def from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
     fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-    unknown = set(values) - set(fields)
+    unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ValueError(f"unknown config key(s): {', '.join(sorted(unknown))}")
+        hints = [f"{key!r}" + "".join(f" (did you mean {m!r}?)" for m in difflib.get_close_matches(key, fields, 1)) for key in unknown]
+        raise ValueError(f"unknown config key(s): {', '.join(hints)}")
     checked = {k: _coerce(k, v, fields[k]) for k, v in values.items()}
     return dataclasses.replace(base or TrainConfig(), **checked)
 
@@ -125,12 +153,17 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def load(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+def load(path: str | Path | None, overrides: list[str] = (), extra: dict[str, Any] | None = None) -> TrainConfig:
+    """The config file, then `key=value` overrides, then `extra` (typed values from CLI options)."""
     values: dict[str, Any] = {}
     if path:
         with open(path, "rb") as f:
-            values = tomllib.load(f)
+            try:
+                values = tomllib.load(f)
+            except tomllib.TOMLDecodeError as error:
+                raise ValueError(f"{path}: {error}") from None
     values.update(parse_override(o) for o in overrides)
+    values.update(extra or {})
     return from_dict(values)
 
 

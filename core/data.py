@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,12 +51,19 @@ class HRImage:
 
 
 class PatchSampler:
-    """Draws (lr, hr) uint8 batches: lr (N, p, p, 3) and hr (N, p*s, p*s, 3)."""
+    """Draws (lr, hr) uint8 batches: lr (N, p, p, 3) and hr (N, p*s, p*s, 3).
+
+    Images beyond the cache are decoded when drawn; `prefetch` decodes the next step's image
+    on a background thread (Pillow and numpy release the GIL) so that reading overlaps training.
+    """
 
     def __init__(self, config: TrainConfig, scale: int):
         self.config, self.scale = config, scale
         self.pad = LR_MARGIN * scale
         self.images = self._load(config.train, config.cache_mb * 2**20)
+        self.cached_mb = sum(img.pixels.nbytes for img in self.images if img.pixels is not None) / 2**20
+        self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hr-prefetch")
+        self._pending: dict[int, Future] = {}
         weights = np.array([img.source.weight for img in self.images], dtype=np.float64)
         counts = {id(s): 0 for s in config.train}
         for img in self.images:
@@ -68,7 +76,11 @@ class PatchSampler:
         images, used = [], 0
         window = self.config.patch_size * self.scale + 2 * self.pad
         for source in sources:
-            for path in list_images(source.path):
+            paths = list_images(source.path)
+            if not paths:
+                log.warning("no image file (%s) in %s", ", ".join(sorted(IMAGE_SUFFIXES)), source.path)
+            usable = len(images)
+            for path in paths:
                 try:
                     pixels = self._prepare(read_rgb(path, source.hr_scale))
                 except Exception as error:  # noqa: BLE001 - any decoder failure means: skip it
@@ -80,6 +92,8 @@ class PatchSampler:
                 keep = used + pixels.nbytes <= cache_bytes
                 used += pixels.nbytes if keep else 0
                 images.append(HRImage(path, source, pixels if keep else None))
+            if paths and len(images) == usable:
+                log.warning("no usable image in %s", source.path)
         if not images:
             folders = ", ".join(s.path for s in sources)
             raise ValueError(f"no usable training image in {folders}")
@@ -90,15 +104,33 @@ class PatchSampler:
         rgb = rgb[: h - h % self.scale, : w - w % self.scale]
         return np.pad(rgb, ((self.pad, self.pad), (self.pad, self.pad), (0, 0)), mode="symmetric")
 
-    def _pixels(self, image: HRImage) -> np.ndarray:
+    def _decode(self, image: HRImage) -> np.ndarray:
+        try:
+            return self._prepare(read_rgb(image.path, image.source.hr_scale))
+        except Exception as error:  # noqa: BLE001 - it was readable when training started
+            raise RuntimeError(f"cannot read training image {image.path} any more: {error}") from None
+
+    def _pixels(self, index: int) -> np.ndarray:
+        image = self.images[index]
         if image.pixels is not None:
             return image.pixels
-        return self._prepare(read_rgb(image.path, image.source.hr_scale))
+        pending, self._pending = self._pending, {}  # a prefetch for another image is stale
+        future = pending.get(index)
+        return future.result() if future else self._decode(image)
+
+    def choose(self, rng: np.random.Generator) -> int:
+        """Index of the image a batch drawn with `rng` cuts its patches from (rng's first draw)."""
+        return int(rng.choice(len(self.images), p=self.probabilities))
+
+    def prefetch(self, rng: np.random.Generator) -> None:
+        """Decode in the background the image that `sample` will draw with a copy of `rng`."""
+        index = self.choose(rng)
+        if self.images[index].pixels is None and index not in self._pending:
+            self._pending[index] = self._decoder.submit(self._decode, self.images[index])
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         c, s = self.config, self.scale
-        image = self.images[rng.choice(len(self.images), p=self.probabilities)]
-        padded = self._pixels(image)
+        padded = self._pixels(self.choose(rng))
         hr_size = c.patch_size * s
         window = hr_size + 2 * self.pad
         windows = []
@@ -144,11 +176,16 @@ def dihedral(image: np.ndarray, k: int) -> np.ndarray:
 
 
 def load_val_images(folder: str | Path) -> list[tuple[str, np.ndarray]]:
-    """Whole HR validation images as uint8 RGB, with their file names."""
-    paths = list_images(folder)
-    if not paths:
-        raise ValueError(f"no validation image in {folder}")
-    return [(p.name, read_rgb(p)) for p in paths]
+    """Whole HR validation images as uint8 RGB, with their file names; unreadable ones skipped."""
+    images = []
+    for path in list_images(folder):
+        try:
+            images.append((path.name, read_rgb(path)))
+        except Exception as error:  # noqa: BLE001 - any decoder failure means: skip it
+            log.warning("skipping unreadable validation image %s: %s", path, error)
+    if not images:
+        raise ValueError(f"no usable validation image in {folder}")
+    return images
 
 
 def seed_everything(seed: int) -> None:

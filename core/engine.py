@@ -68,7 +68,8 @@ def _providers(device: str) -> list[str]:
 class Upscaler:
     """An onnxruntime session over one model, and tiled enlargement of whole images."""
 
-    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", threads: int = 0, tile: int = DEFAULT_TILE):
+    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", threads: int = 0, tile: int = DEFAULT_TILE,
+                 tta: bool = False):
         import onnxruntime as ort
 
         path = model_path(model)
@@ -89,35 +90,88 @@ class Upscaler:
         self.info = read_info(self.session)
         self.scale = self.info.scale
         self.tile = tile
+        # Self-ensemble: average the model over the 8 flips/rotations (8x the compute).
+        self.tta = tta
         self.input_name = self.session.get_inputs()[0].name
 
     def run(self, lr: np.ndarray) -> np.ndarray:
         """One forward pass: float32 (1, 3, h, w) in [0, 1] -> float32 (1, 3, h*s, w*s), unclamped."""
         return self.session.run(None, {self.input_name: lr})[0]
 
-    def upscale(self, image: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
-        """Enlarge an (H, W, 3) uint8 or uint16 image by the model's scale; same dtype out.
+    def upscale(self, image: np.ndarray, progress: Callable[[float], None] | None = None, passes: int = 1) -> np.ndarray:
+        """Enlarge an (H, W, 3) uint8 or uint16 image by scale**passes (passes >= 1); same dtype out.
 
         Tiles are run one at a time and written straight into the result, so memory beyond the
-        input and output images is bounded by the tile size.
+        input and output images is bounded by the tile size (with tta, one float32 output more).
         """
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) RGB array, got shape {image.shape}")
         if image.dtype not in (np.uint8, np.uint16):
             raise ValueError(f"expected uint8 or uint16 pixels, got {image.dtype}")
+        if passes < 1:
+            raise ValueError(f"passes must be at least 1, got {passes}")
+        views = DIHEDRAL if self.tta else DIHEDRAL[:1]
+        runs = passes * len(views)
+        for p in range(passes):
+            if len(views) == 1:
+                image = self._upscale_once(image, _sub_progress(progress, p, runs))
+                continue
+            total = None
+            for v, (forward, inverse) in enumerate(views):
+                sr = inverse(self._upscale_float(np.ascontiguousarray(forward(image)), _sub_progress(progress, p * len(views) + v, runs)))
+                total = sr if total is None else total + sr
+            peak = float(np.iinfo(image.dtype).max)
+            image = np.clip(np.rint(total * (peak / len(views))), 0, peak).astype(image.dtype)
+        return image
+
+    def _upscale_once(self, image: np.ndarray, progress: Callable[[float], None] | None) -> np.ndarray:
         peak = float(np.iinfo(image.dtype).max)
         h, w = image.shape[:2]
         s = self.scale
         out = np.empty((h * s, w * s, 3), dtype=image.dtype)
+        for where, kept in self._tiles(image, progress):
+            out[where] = np.clip(np.rint(kept * peak), 0, peak)
+        return out
+
+    def _upscale_float(self, image: np.ndarray, progress: Callable[[float], None] | None) -> np.ndarray:
+        """One enlargement as float32 in [0, 1]-ish (unclamped), for averaging."""
+        h, w = image.shape[:2]
+        s = self.scale
+        out = np.empty((h * s, w * s, 3), dtype=np.float32)
+        for where, kept in self._tiles(image, progress):
+            out[where] = kept
+        return out
+
+    def _tiles(self, image: np.ndarray, progress: Callable[[float], None] | None):
+        """Yield (output slices, enlarged float32 pixels) tile by tile."""
+        peak = float(np.iinfo(image.dtype).max)
+        h, w = image.shape[:2]
+        s = self.scale
         grid = list(tiles(h, w, self.tile, self.info.receptive_radius))
         for i, tile in enumerate(grid):
             lr = image[tile.read].astype(np.float32).transpose(2, 0, 1)[None] / peak
             sr = self.run(np.ascontiguousarray(lr))[0].transpose(1, 2, 0)
-            kept = sr[tile.core_in_tile_output(s)]
-            out[tile.core_in_output(s)] = np.clip(np.rint(kept * peak), 0, peak)
+            yield tile.core_in_output(s), sr[tile.core_in_tile_output(s)]
             if progress:
                 progress((i + 1) / len(grid))
-        return out
+
+
+# The 8 flips/rotations of the square as (forward, inverse) pairs on (H, W, C) arrays.
+DIHEDRAL: tuple[tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]], ...] = tuple(
+    pair
+    for k in range(4)
+    for pair in (
+        (lambda a, k=k: np.rot90(a, k), lambda a, k=k: np.rot90(a, -k)),
+        (lambda a, k=k: np.rot90(a[:, ::-1], k), lambda a, k=k: np.rot90(a, -k)[:, ::-1]),
+    )
+)
+
+
+def _sub_progress(progress: Callable[[float], None] | None, run: int, runs: int) -> Callable[[float], None] | None:
+    """Map one run's progress (0..1) onto the whole job's."""
+    if progress is None:
+        return None
+    return lambda fraction: progress((run + fraction) / runs)
 
 
 def read_info(session) -> ModelInfo:

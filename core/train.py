@@ -14,6 +14,7 @@ import math
 import os
 import signal
 import sys
+import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn import functional as F
+from tqdm import tqdm
 
 from . import config as config_module
 from .config import TrainConfig
@@ -32,6 +34,10 @@ from .metrics import rgb_psnr, y_psnr, y_ssim
 from .model import RDN, RDNConfig, count_parameters, variant
 
 log = logging.getLogger("sr-train")
+
+# Settings that may differ between a checkpoint and the config that resumes it without
+# changing what the model sees; any other difference is reported when resuming.
+RESUME_NEUTRAL_KEYS = {"out_dir", "val", "val_every", "checkpoint_every", "val_images_logged", "threads", "cache_mb", "compile"}
 
 
 # ---------------------------------------------------------------- tensors <-> images
@@ -43,6 +49,17 @@ def to_tensor(batch: np.ndarray) -> torch.Tensor:
 def to_uint8_image(tensor: torch.Tensor) -> np.ndarray:
     """float (1, 3, H, W) -> uint8 (H, W, 3), clamped and rounded."""
     return tensor[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def batch_psnr(sr: torch.Tensor, hr: torch.Tensor) -> float:
+    """RGB PSNR (dB) of a whole batch in [0, 1], sr clamped as it would be when saved."""
+    mse = F.mse_loss(sr.detach().float().clamp(0, 1), hr).item()
+    return math.inf if mse == 0 else -10.0 * math.log10(mse)
+
+
+def step_rng(seed: int, rank: int, step: int) -> np.random.Generator:
+    """The patch RNG of one step of one rank: each rank draws its own images, reproducibly."""
+    return np.random.default_rng([seed, rank, step])
 
 
 # ---------------------------------------------------------------- schedule
@@ -75,17 +92,23 @@ def load_model(path: str | Path) -> RDN:
 
 # ---------------------------------------------------------------- validation
 @torch.no_grad()
-def validate(model: RDN, images: list[tuple[str, np.ndarray]]) -> dict:
-    """Whole-image validation, standard protocol: Y-PSNR / SSIM shaved by the scale, RGB PSNR."""
+def validate(model: RDN, images: list[tuple[str, np.ndarray]], loss_name: str = "mse") -> dict:
+    """Whole-image validation, standard protocol: Y-PSNR / SSIM shaved by the scale, RGB PSNR.
+
+    "loss" is the training loss function (l1 or mse) on [0, 1] values, so that the training and
+    validation loss curves are comparable.
+    """
     scale = model.config.scale
+    loss_fn = F.l1_loss if loss_name == "l1" else F.mse_loss
+    device = next(model.parameters()).device
     model.eval()
     rows, samples = [], []
     for name, hr in images:
         hr = crop_to_multiple(hr, scale)
         lr = bicubic_downscale(hr, scale)
-        sr_tensor = model(to_tensor(lr[None]))
+        sr_tensor = model(to_tensor(lr[None]).to(device)).float().cpu()
         sr = to_uint8_image(sr_tensor)
-        loss = F.mse_loss(sr_tensor.clamp(0, 1), to_tensor(hr[None])).item()
+        loss = loss_fn(sr_tensor.clamp(0, 1), to_tensor(hr[None])).item()
         rows.append((y_psnr(sr, hr, scale), y_ssim(sr, hr, scale), rgb_psnr(sr, hr, scale), loss))
         samples.append((name, lr, sr, hr))
     model.train()
@@ -95,41 +118,64 @@ def validate(model: RDN, images: list[tuple[str, np.ndarray]]) -> dict:
 
 # ---------------------------------------------------------------- the loop
 class Trainer:
-    def __init__(self, config: TrainConfig, resume: bool):
+    """Model, optimiser, schedule and data of one run; `run` trains, validates and checkpoints.
+
+    Building a Trainer writes nothing; `run` writes config.toml, checkpoints and TensorBoard
+    events into c.out_dir (rank 0 only).
+    """
+
+    def __init__(self, config: TrainConfig, resume: bool = False, sampler: PatchSampler | None = None):
         config.validate()
         self.c = c = config
         self.rank = int(os.environ.get("RANK", 0))
         self.world = int(os.environ.get("WORLD_SIZE", 1))
-        self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else torch.device("cpu")
+        cuda = torch.cuda.is_available()
+        self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
+        if cuda:
+            torch.cuda.set_device(self.device)
+            torch.backends.cudnn.benchmark = True  # fixed patch size: let cuDNN pick its fastest kernels
         if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            dist.init_process_group("nccl" if cuda else "gloo")
         if c.threads:
             torch.set_num_threads(c.threads)
         self.out = Path(c.out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(c.seed)
         self.model = RDN(variant(c.arch)).to(self.device)
         if c.init_from:
-            self.model.load_state_dict(load_model(c.init_from).state_dict())
+            self._init_from(Path(c.init_from))
         if c.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, c))
+        self.amp_dtype = self._amp_dtype()
+        # Gradient scaling is needed only for float16, whose small range underflows gradients.
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.step, self.best_psnr = 0, -math.inf
+        self.resumed = resume
         if resume:
             self._restore(self.out / "last.pt")
-        self.ddp = (
-            torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else self.model
-        )
-        self.sampler = PatchSampler(c, self.model.config.scale)
+        self.ddp = torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else self.model
+        # Compile the wrapper, never save it: checkpoints hold the bare model's state.
+        self.forward = torch.compile(self.ddp) if c.compile else self.ddp
+        self.sampler = sampler or PatchSampler(c, self.model.config.scale)
         self.val_images = load_val_images(c.val) if c.val and self.rank == 0 else []
         self.writer = None
-        if self.rank == 0:
-            (self.out / "config.toml").write_text(config_module.to_toml(c))
-            from torch.utils.tensorboard import SummaryWriter
+        self.stop_signal = 0
 
-            self.writer = SummaryWriter(str(self.out / "tensorboard"))
-        self.stop_requested = False
+    def _amp_dtype(self) -> torch.dtype | None:
+        if not self.c.bf16:
+            return None
+        if self.device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16
+
+    def _init_from(self, path: Path) -> None:
+        if not path.is_file():
+            raise FileNotFoundError(f"init_from: no checkpoint at {path}")
+        start = load_model(path)
+        if start.config != self.model.config:
+            raise ValueError(f"init_from: {path} holds arch {start.config.to_dict()}, the config asks for {self.c.arch!r}")
+        self.model.load_state_dict(start.state_dict())
 
     def _restore(self, path: Path) -> None:
         if not path.exists():
@@ -142,15 +188,24 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.best_psnr = state["step"], state["best_psnr"]
         torch.set_rng_state(state["torch_rng"])
+        if "grad_scaler" in state:
+            self.scaler.load_state_dict(state["grad_scaler"])
+        changed = {
+            key for key, value in dataclasses.asdict(self.c).items()
+            if key not in RESUME_NEUTRAL_KEYS and key in state["config"] and state["config"][key] != value
+        }
+        if changed:
+            log.warning("--resume: %s differ(s) from the checkpoint's config; the run continues with the new value(s)", ", ".join(sorted(changed)))
         log.info("resumed from %s at step %d", path, self.step)
 
     def _save(self, name: str, metrics: dict | None = None) -> None:
         if self.rank != 0:
             return
+        extra = {"grad_scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {}
         save_checkpoint(
             self.out / name,
             arch=self.model.config.to_dict(),
-            model=self.model.state_dict(),  # the bare model, never the DDP wrapper
+            model=self.model.state_dict(),  # the bare model, never the DDP or compile wrapper
             optimizer=self.optimizer.state_dict(),
             scheduler=self.scheduler.state_dict(),
             step=self.step,
@@ -158,38 +213,41 @@ class Trainer:
             torch_rng=torch.get_rng_state(),
             config=dataclasses.asdict(self.c),
             metrics=metrics or {},
+            **extra,
         )
 
     def _autocast(self):
-        if not self.c.bf16:
+        if self.amp_dtype is None:
             return nullcontext()
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def train_step(self) -> float:
-        rng = np.random.default_rng([self.c.seed, self.rank, self.step])
-        lr, hr = self.sampler.sample(rng)
+    def train_step(self, prefetch: bool = True) -> tuple[float, float]:
+        """One optimiser step on one batch; returns (training loss, batch RGB PSNR in dB)."""
+        lr, hr = self.sampler.sample(step_rng(self.c.seed, self.rank, self.step))
+        if prefetch:  # decode the next step's image (if not cached) while this step computes
+            self.sampler.prefetch(step_rng(self.c.seed, self.rank, self.step + 1))
         memory = torch.channels_last if self.c.channels_last else torch.contiguous_format
         lr_t = to_tensor(lr).to(self.device, memory_format=memory)
         hr_t = to_tensor(hr).to(self.device, memory_format=memory)
         with self._autocast():
-            sr = self.ddp(lr_t)
+            sr = self.forward(lr_t)
         sr = sr.float()
         loss = F.l1_loss(sr, hr_t) if self.c.loss == "l1" else F.mse_loss(sr, hr_t)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.scheduler.step()
         self.step += 1
-        return loss.item()
+        return loss.item(), batch_psnr(sr, hr_t)
 
     def _validate_and_log(self) -> dict:
-        metrics = validate(self.model, self.val_images)
+        metrics = validate(self.model, self.val_images, self.c.loss)
         samples = metrics.pop("samples")
         w = self.writer
         w.add_scalar("val/loss", metrics["loss"], self.step)
         w.add_scalar("val/psnr", metrics["psnr"], self.step)
+        w.add_scalar("val/rgb_psnr", metrics["rgb_psnr"], self.step)
         w.add_scalar("val/ssim", metrics["ssim"], self.step)
         for name, lr, sr, hr in samples[: self.c.val_images_logged]:
             w.add_image(f"{name}/lr", lr, self.step, dataformats="HWC")
@@ -197,65 +255,154 @@ class Trainer:
             w.add_image(f"{name}/hr", hr, self.step, dataformats="HWC")
         return metrics
 
-    def run(self) -> None:
-        from tqdm import tqdm
+    def _open_outputs(self) -> None:
+        """Rank 0 writes the resolved config and opens TensorBoard; other ranks write nothing."""
+        if self.rank != 0:
+            return
+        from torch.utils.tensorboard import SummaryWriter
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._request_stop)
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.toml").write_text(config_module.to_toml(self.c))
+        # On resume, hide the events a killed run logged after its last checkpoint (the
+        # checkpoint's own step was logged before it was saved, and is kept).
+        self.writer = SummaryWriter(str(self.out / "tensorboard"), purge_step=self.step + 1 if self.resumed else None)
+
+    def _stop_agreed(self) -> bool:
+        """Whether any rank was asked to stop; all ranks must leave the loop at the same step."""
+        if self.world == 1:
+            return bool(self.stop_signal)
+        flag = torch.tensor([self.stop_signal], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        self.stop_signal = int(flag.item())
+        return bool(self.stop_signal)
+
+    def run(self) -> int:
+        """Train to c.steps or until SIGINT/SIGTERM; returns 0, or 128 + the signal number."""
+        previous_handlers = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return self._loop()
+        finally:
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+
+    def _loop(self) -> int:
+        self._open_outputs()
         c = self.c
         bar = tqdm(total=c.steps, initial=self.step, disable=self.rank != 0 or None, dynamic_ncols=True)
-        last_psnr, started, start_step = float("nan"), time.perf_counter(), self.step
-        while self.step < c.steps and not self.stop_requested:
-            loss = self.train_step()
-            patches_per_s = (self.step - start_step) * c.batch_size * self.world / (time.perf_counter() - started)
+        last_psnr, train_seconds, start_step = float("nan"), 0.0, self.step
+        while self.step < c.steps and not self._stop_agreed():
+            started = time.perf_counter()
+            loss, psnr = self.train_step()
+            train_seconds += time.perf_counter() - started
+            patches_per_s = (self.step - start_step) * c.batch_size * self.world / train_seconds
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}", psnr=f"{last_psnr:.2f}", patches_s=f"{patches_per_s:.0f}")
+            bar.set_postfix(loss=f"{loss:.4f}", val_psnr=f"{last_psnr:.2f}", patches_s=f"{patches_per_s:.0f}")
             if self.rank == 0 and bar.disable and self.step % 100 == 0:  # no terminal: log lines
                 log.info("step %d/%d loss %.4f val %.2f dB %.0f patches/s", self.step, c.steps, loss, last_psnr, patches_per_s)
             if self.rank == 0:
                 self.writer.add_scalar("train/loss", loss, self.step)
+                self.writer.add_scalar("train/psnr", psnr, self.step)
                 self.writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)
                 self.writer.add_scalar("train/patches_per_s", patches_per_s, self.step)
             if self.rank == 0 and self.val_images and (self.step % c.val_every == 0 or self.step == c.steps):
                 metrics = self._validate_and_log()
                 last_psnr = metrics["psnr"]
-                bar.write(f"step {self.step}: val Y-PSNR {metrics['psnr']:.3f} dB, SSIM {metrics['ssim']:.4f}")
+                tqdm.write(f"step {self.step}: val Y-PSNR {metrics['psnr']:.3f} dB, SSIM {metrics['ssim']:.4f}", file=sys.stderr)
                 if metrics["psnr"] > self.best_psnr:
                     self.best_psnr = metrics["psnr"]
                     self._save("best.pt", metrics)
             if self.step % c.checkpoint_every == 0 or self.step == c.steps:
                 self._save("last.pt")
-        if self.stop_requested:
+        if self.stop_signal:
             self._save("last.pt")
-            bar.write(f"stopped at step {self.step}; resume with --resume")
+            tqdm.write(f"stopped at step {self.step}; {self.out / 'last.pt'} saved, continue with --resume", file=sys.stderr)
         bar.close()
         if self.writer:
             self.writer.close()
         if self.world > 1:
             dist.destroy_process_group()
+        if self.rank == 0 and not self.stop_signal and train_seconds:
+            done = self.step - start_step
+            log.info("done: %d steps in %.0f s, %.1f patches/s; best val Y-PSNR %.3f dB", done, train_seconds, done * c.batch_size * self.world / train_seconds, self.best_psnr)
+        return 128 + self.stop_signal if self.stop_signal else 0
 
     def _request_stop(self, signum, frame) -> None:
-        self.stop_requested = True
+        self.stop_signal = signum
+        # A second Ctrl-C aborts at once, without saving (the last checkpoint stays).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if self.rank == 0:
+            print(f"\n{signal.Signals(signum).name}: saving after this step (Ctrl-C again to abort)", file=sys.stderr)
 
 
+# ---------------------------------------------------------------- speed benchmark
+# CPU speed-ups measured one by one against plain float32 (docs/training.md has the numbers).
+SPEED_VARIANTS: dict[str, dict[str, bool]] = {
+    "fp32": {"bf16": False, "channels_last": False, "compile": False},
+    "fp32 + channels_last": {"bf16": False, "channels_last": True, "compile": False},
+    "bf16 autocast": {"bf16": True, "channels_last": False, "compile": False},
+    "bf16 + channels_last": {"bf16": True, "channels_last": True, "compile": False},
+    "bf16 + channels_last + compile": {"bf16": True, "channels_last": True, "compile": True},
+}
+BENCHMARK_WARMUP_STEPS = 3  # oneDNN picks kernels and torch.compile compiles on the first steps
+
+
+def benchmark(config: TrainConfig, steps: int, names: list[str]) -> list[tuple[str, float]]:
+    """Training throughput (patches/s) of `config` with each speed variant; writes nothing.
+
+    All variants train from the same initial weights on the same batches (cached images).
+    """
+    sampler = PatchSampler(config, variant(config.arch).scale)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            c = dataclasses.replace(config, out_dir=tmp, val="", **SPEED_VARIANTS[name])
+            trainer = Trainer(c, sampler=sampler)
+            for _ in range(BENCHMARK_WARMUP_STEPS):
+                trainer.train_step()
+            started = time.perf_counter()
+            for _ in range(steps):
+                trainer.train_step()
+            patches_per_s = steps * c.batch_size / (time.perf_counter() - started)
+            click.echo(f"{name:32s} {patches_per_s:8.1f} patches/s")
+            results.append((name, patches_per_s))
+    return results
+
+
+# ---------------------------------------------------------------- command line
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="TOML file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (TOML value).")
+@click.option("--train", "train_dirs", multiple=True, metavar="DIR", help="Folder of HR training images (repeatable); replaces the config's [[train]].")
+@click.option("--val", "val_dir", metavar="DIR", help="Folder of HR validation images.")
+@click.option("--init-from", type=click.Path(exists=True, dir_okay=False), help="Checkpoint whose weights start this run (fine-tuning).")
 @click.option("--out", "out_dir", help="Run folder (checkpoints, config.toml, tensorboard/).")
-@click.option("--steps", type=int, help="Total training steps.")
+@click.option("--steps", type=click.IntRange(min=1), help="Total training steps.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt exactly where it stopped.")
-def main(config_path, overrides, out_dir, steps, resume) -> None:
+@click.option("--benchmark", "benchmark_steps", type=click.IntRange(min=1), metavar="STEPS", help="Measure patches/s of the CPU speed-ups over STEPS steps each; trains nothing.")
+@click.option("--variant", "speed_variants", multiple=True, type=click.Choice(list(SPEED_VARIANTS)), help="With --benchmark: only these speed variants (repeatable).")
+def main(config_path, overrides, train_dirs, val_dir, init_from, out_dir, steps, resume, benchmark_steps, speed_variants) -> None:
     """Train an RDN super-resolution model on folders of HR images."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    extra = [f"out_dir={out_dir!r}"] if out_dir else []
-    extra += [f"steps={steps}"] if steps else []
+    extra = {"train": list(train_dirs)} if train_dirs else {}
+    for key, value in (("val", val_dir), ("init_from", init_from), ("out_dir", out_dir), ("steps", steps)):
+        if value is not None:
+            extra[key] = value
     try:
-        config = config_module.load(config_path, [*overrides, *extra])
+        config = config_module.load(config_path, overrides, extra)
+        if benchmark_steps:
+            benchmark(config, benchmark_steps, list(speed_variants or SPEED_VARIANTS))
+            return
         trainer = Trainer(config, resume)
     except (ValueError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from None
-    log.info("model: %s (%d parameters)", config.arch, count_parameters(trainer.model))
-    trainer.run()
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted before training started; nothing saved") from None
+    if trainer.rank == 0:
+        log.info("model: %s (%d parameters), %d training images (%.1f MB cached), device %s", config.arch, count_parameters(trainer.model), len(trainer.sampler.images), trainer.sampler.cached_mb, trainer.device)
+    try:
+        sys.exit(trainer.run())
+    except KeyboardInterrupt:
+        raise click.ClickException(f"aborted at step {trainer.step}; the last checkpoint in {trainer.out} is kept") from None
 
 
 if __name__ == "__main__":

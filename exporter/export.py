@@ -67,6 +67,7 @@ def export(model: RDN, out: str | Path, metadata: dict[str, object] | None = Non
         difference = parity(model, tmp, parity_inputs)
         if difference > PARITY_TOLERANCE:
             raise ParityError(f"ONNX output differs from torch by {difference:.2e} (> {PARITY_TOLERANCE:.0e}); nothing written")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is meant to be shared
         os.replace(tmp, out)
         return difference
     finally:

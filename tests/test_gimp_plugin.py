@@ -1,0 +1,155 @@
+"""The GIMP plug-in's parts outside GIMP: pixel exchange, the engine in-process and through the
+sr-scale command, and the install command (into a temporary GIMP profile)."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from sr_scale.core.image_io import read_image
+from sr_scale.gimp import pixels
+from sr_scale.gimp.install import PLUG_IN, default_gimp_dir, main, this_engine
+from sr_scale.gimp.pixels import Engine, LayerPixels, Options, UpscaleError
+
+SR_SCALE = Path(sysconfig.get_path("scripts")) / "sr-scale"
+
+
+def layer_of(array: np.ndarray) -> LayerPixels:
+    array = array if array.ndim == 3 else array[..., None]
+    return LayerPixels(array.shape[1], array.shape[0], array.shape[2], array.dtype.itemsize, np.ascontiguousarray(array).tobytes())
+
+
+def array_of(layer: LayerPixels) -> np.ndarray:
+    dtype = np.uint8 if layer.depth == 1 else np.uint16
+    return np.frombuffer(layer.data, dtype).reshape(layer.height, layer.width, layer.channels)
+
+
+def read_png(path: Path, channels: int, depth: int) -> LayerPixels:
+    """Stand-in for GIMP's loader: sr-scale's own decoder (grey, alpha, 16-bit colour)."""
+    array = read_image(path).pixels
+    assert array.shape[2] == channels and array.dtype.itemsize == depth
+    return layer_of(array)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize("depth", [1, 2])
+def test_png_encoding_round_trips_every_layer_layout(tmp_path, channels, depth):
+    rng = np.random.default_rng(channels * 10 + depth)
+    dtype = np.uint8 if depth == 1 else np.uint16
+    array = rng.integers(0, np.iinfo(dtype).max, size=(13, 17, channels), endpoint=True, dtype=dtype)
+    path = tmp_path / "layer.png"
+    path.write_bytes(pixels.encode_png(layer_of(array)))
+    assert np.array_equal(array_of(read_png(path, channels, depth)), array)
+
+
+def test_layer_pixels_refuse_a_wrong_byte_count():
+    with pytest.raises(ValueError, match="needs 12 bytes"):
+        LayerPixels(2, 2, 3, 1, b"\0" * 11)
+
+
+@pytest.fixture(scope="module")
+def crops(butterfly) -> dict[str, np.ndarray]:
+    crop = butterfly[100:140, 80:128]
+    alpha = np.tile(np.linspace(0, 255, 48).astype(np.uint8), (40, 1))
+    alpha[:, :6] = 0
+    return {"rgb": crop, "rgba": np.dstack([crop, alpha]), "grey": np.asarray(Image.fromarray(crop).convert("L"))[..., None]}
+
+
+@pytest.mark.parametrize("kind", ["rgb", "rgba", "grey"])
+def test_command_and_in_process_give_the_same_pixels(crops, tiny_onnx, kind):
+    options = Options(model_file=str(tiny_onnx), tile=24, device="cpu")
+    lr = layer_of(crops[kind])
+    upscale = pixels.in_process_upscaler(this_engine(SR_SCALE))
+    assert upscale is not None
+    fractions = []
+    in_process = upscale(lr, options, fractions.append)
+    pulses = []
+    via_command = pixels.upscale_with_command(this_engine(SR_SCALE), lr, options, read_png, lambda: pulses.append(1))
+    assert (via_command.width, via_command.height, via_command.channels) == (96, 80, lr.channels)
+    assert np.abs(array_of(in_process).astype(int) - array_of(via_command).astype(int)).max() <= 1
+    assert fractions and fractions == sorted(fractions) and fractions[-1] <= 1.0
+    assert pulses, "the progress bar must move while sr-scale runs"
+
+
+def test_command_error_reaches_the_user_as_one_line(crops, tmp_path):
+    options = Options(model_file=str(tmp_path / "missing.onnx"))
+    with pytest.raises(UpscaleError, match=r"^model file not found: .*missing\.onnx$"):
+        pixels.upscale_with_command(this_engine(SR_SCALE), layer_of(crops["rgb"]), options, read_png, lambda: None)
+
+
+def test_missing_sr_scale_executable_says_to_reinstall(crops, tmp_path):
+    engine = Engine(str(tmp_path / "gone" / "sr-scale"))
+    with pytest.raises(UpscaleError, match="reinstall"):
+        pixels.upscale_with_command(engine, layer_of(crops["rgb"]), Options(), read_png, lambda: None)
+
+
+def test_sr_scale_is_called_with_an_argument_list():
+    args = pixels.sr_scale_args(Engine("/opt/sr/bin/sr-scale"), Options(model="x2-jpeg", tile=0, device="cuda"),
+                                Path("/tmp/a b/lr.png"), Path("/tmp/a b/sr.png"))
+    assert args == ["/opt/sr/bin/sr-scale", "--model", "x2-jpeg", "--tile", "0", "--device", "cuda", "/tmp/a b/lr.png", "/tmp/a b/sr.png"]
+
+
+def test_in_process_is_not_attempted_for_another_python_version(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    engine = Engine(str(SR_SCALE), "2.7", (str(tmp_path / "site"),))
+    pixels.in_process_upscaler(engine)
+    assert str(tmp_path / "site") not in sys.path
+
+
+def test_damaged_engine_record_is_a_clear_error(tmp_path):
+    (tmp_path / pixels.ENGINE_FILE).write_text("{not json")
+    with pytest.raises(UpscaleError, match="damaged"):
+        pixels.read_engine(tmp_path)
+    with pytest.raises(UpscaleError, match="sr-scale-gimp install"):
+        pixels.read_engine(tmp_path / "elsewhere")
+
+
+def test_install_puts_an_executable_plug_in_in_its_own_folder(tmp_path):
+    gimp_dir = tmp_path / "GIMP" / "3.0"
+    done = CliRunner().invoke(main, ["install", "--gimp-dir", str(gimp_dir)])
+    assert done.exit_code == 0, done.output
+    folder = gimp_dir / "plug-ins" / PLUG_IN
+    plug_in = folder / f"{PLUG_IN}.py"
+    assert plug_in.stat().st_mode & stat.S_IXUSR and plug_in.read_bytes().startswith(b"#!/usr/bin/env python3\n")
+    assert (folder / "sr_scale" / "gimp" / "pixels.py").read_bytes() == Path(pixels.__file__).read_bytes()
+    assert sorted(p.name for p in (gimp_dir / "plug-ins").iterdir()) == [PLUG_IN]  # no staging left over
+    engine = pixels.read_engine(folder)
+    assert os.path.isabs(engine.sr_scale) and os.access(engine.sr_scale, os.X_OK)
+    assert Path(engine.sr_scale).name == "sr-scale"
+
+
+def test_install_again_replaces_the_old_copy(tmp_path):
+    gimp_dir = tmp_path / "GIMP" / "3.0"
+    CliRunner().invoke(main, ["install", "--gimp-dir", str(gimp_dir)])
+    stale = gimp_dir / "plug-ins" / PLUG_IN / "stale.py"
+    stale.write_text("")
+    done = CliRunner().invoke(main, ["install", "--gimp-dir", str(gimp_dir), "--sr-scale", str(SR_SCALE)])
+    assert done.exit_code == 0, done.output
+    assert not stale.exists()
+    assert json.loads((gimp_dir / "plug-ins" / PLUG_IN / pixels.ENGINE_FILE).read_text())["sr_scale"] == str(SR_SCALE)
+
+
+def test_uninstall_removes_the_plug_in_and_says_when_there_is_none(tmp_path):
+    gimp_dir = tmp_path / "GIMP" / "3.0"
+    CliRunner().invoke(main, ["install", "--gimp-dir", str(gimp_dir)])
+    done = CliRunner().invoke(main, ["uninstall", "--gimp-dir", str(gimp_dir)])
+    assert done.exit_code == 0, done.output
+    assert not (gimp_dir / "plug-ins" / PLUG_IN).exists()
+    again = CliRunner().invoke(main, ["uninstall", "--gimp-dir", str(gimp_dir)])
+    assert again.exit_code == 1 and "not installed" in again.output
+
+
+def test_default_profile_follows_gimp_rules(monkeypatch, tmp_path):
+    monkeypatch.delenv("GIMP3_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    assert default_gimp_dir() == tmp_path / "config" / "GIMP" / "3.0"
+    monkeypatch.setenv("GIMP3_DIRECTORY", str(tmp_path / "custom"))
+    assert default_gimp_dir() == tmp_path / "custom"
