@@ -226,7 +226,8 @@ def _sanitise(value):
     return value
 
 
-def results_document(rows: list[ImageScore], reference: str, models: list[str], scale: int, jpeg_quality: int, extra: dict | None = None) -> dict:
+def results_document(rows: list[ImageScore], reference: str, models: list[str], scale: int, jpeg_quality: int, extra: dict | None = None,
+                     tta: bool = False) -> dict:
     """What the JSON file holds: protocol, per-set means, per-image rows (and report extras)."""
     summary = summarise(rows)
     document = {
@@ -234,6 +235,7 @@ def results_document(rows: list[ImageScore], reference: str, models: list[str], 
         "jpeg_quality": jpeg_quality,
         "reference": reference,
         "models": models,
+        "tta": tta,
         "summary": summary,
         "summary_table": summary_records(summary, reference),
         "images": [asdict(r) for r in rows],
@@ -263,7 +265,8 @@ class ExternalSpec(click.ParamType):
 
 
 def build_methods(
-    models: Iterable[str], baselines: Iterable[str], externals: Iterable[tuple[str, FileUpscaler]], reference: str, threads: int
+    models: Iterable[str], baselines: Iterable[str], externals: Iterable[tuple[str, FileUpscaler]], reference: str, threads: int,
+    tta: bool = False,
 ) -> tuple[dict[str, Upscale | FileUpscaler], dict, int]:
     """Baselines, external commands and models by display name, the models' Upscalers, and the scale.
 
@@ -272,7 +275,7 @@ def build_methods(
     from .baselines import baseline, default_baselines
     from .engine import Upscaler
 
-    upscalers = {Path(m).stem if m.lower().endswith(".onnx") else m: Upscaler(m, threads=threads) for m in models}
+    upscalers = {Path(m).stem if m.lower().endswith(".onnx") else m: Upscaler(m, threads=threads, tta=tta) for m in models}
     for upscaler in upscalers.values():
         # onnxruntime allocates its buffers on the first run: keep that out of the first image's time.
         upscaler.upscale(np.zeros((16, 16, 3), np.uint8))
@@ -328,7 +331,8 @@ def _check_outside(out: Path, folders: list[Path]) -> None:
 @click.option("--patch", type=click.IntRange(8, 256), default=32, show_default=True, help="Side of the ranked patches, HR pixels.")
 @click.option("--patches", type=click.IntRange(0, 100), default=6, show_default=True, help="How many best and worst patches per model and set.")
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="CPU threads for the models (0 = all cores).")
-def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir, json_path, csv_path, crop, patch, patches, threads) -> None:
+@click.option("--tta", is_flag=True, help="Run the models as a self-ensemble over 8 flips/rotations (8x slower).")
+def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir, json_path, csv_path, crop, patch, patches, threads, tta) -> None:
     """Score models and baselines on folders of HR images with the standard x2 protocol,
     and optionally write a static HTML report (--out) with crops, error heat maps and patches."""
     from .engine import ModelError
@@ -339,7 +343,7 @@ def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir
     if len(set(set_names)) != len(set_names):
         raise click.UsageError(f"two HR folders share a name ({', '.join(set_names)}): sets are named after their folders")
     try:
-        methods, upscalers, scale = build_methods(models, baselines, externals, reference, threads)
+        methods, upscalers, scale = build_methods(models, baselines, externals, reference, threads, tta)
     except (ModelError, BaselineError) as error:
         raise click.ClickException(str(error)) from None
 
@@ -370,7 +374,7 @@ def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir
 
     model_names = list(upscalers)
     extra = {"model_metadata": {name: describe(u.info) for name, u in upscalers.items()}} | (report.json_extras() if report else {})
-    document = results_document(rows, reference, model_names, scale, jpeg_quality, extra)
+    document = results_document(rows, reference, model_names, scale, jpeg_quality, extra, tta)
     try:
         if out_dir:
             write_json(out_dir / "results.json", document)

@@ -32,6 +32,7 @@ ERROR_CEILING = 2500.0
 ERROR_COLOURS = ((0.0, (255, 255, 255)), (0.25, (255, 236, 160)), (0.5, (246, 150, 60)), (0.75, (190, 40, 50)), (1.0, (45, 0, 50)))
 # Gain maps: blue where the model's squared error is below the baseline's, red where above.
 GAIN_COLOURS = ((0.0, (178, 24, 43)), (0.5, (255, 255, 255)), (1.0, (33, 102, 172)))
+GAIN_RADIUS = 2  # gain maps compare errors averaged over 5x5 pixels
 MAX_HEAT_MAP_SIDE = 1024  # heat maps of larger images are block-averaged down to this
 
 
@@ -89,9 +90,22 @@ def error_heat_map(error: np.ndarray) -> np.ndarray:
     return colourise(np.log1p(block_mean(error)) / math.log1p(ERROR_CEILING), ERROR_COLOURS)
 
 
+def box_mean(values: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over the (2 radius + 1)^2 neighbourhood of each pixel (edge pixels repeated), same shape."""
+    side = 2 * radius + 1
+    padded = np.pad(values, radius, mode="edge")
+    integral = np.pad(padded.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    sums = integral[side:, side:] - integral[:-side, side:] - integral[side:, :-side] + integral[:-side, :-side]
+    return sums / side**2
+
+
 def gain_heat_map(reference_error: np.ndarray, model_error: np.ndarray) -> np.ndarray:
-    """Where the model's squared error is lower than the reference's (blue) or higher (red)."""
-    d = block_mean(reference_error) - block_mean(model_error)
+    """Where the model's squared error is lower than the reference's (blue) or higher (red).
+
+    Both errors are averaged over 5x5 pixels first: the pixel-wise difference is mostly noise,
+    the local one shows which areas (edges, texture, flat) the model handles better.
+    """
+    d = block_mean(box_mean(reference_error, GAIN_RADIUS)) - block_mean(box_mean(model_error, GAIN_RADIUS))
     t = np.sign(d) * np.log1p(np.abs(d)) / math.log1p(ERROR_CEILING)
     return colourise(0.5 + 0.5 * t, GAIN_COLOURS)
 
@@ -311,6 +325,11 @@ def summary_table(config: ReportConfig, summary: dict) -> str:
     return f"<table>{head}{''.join(body)}</table>"
 
 
+def anchor(entry: ImageEntry) -> str:
+    """The id of an image's section, which the gain plot's bars link to."""
+    return e(slug(f"{entry.set}-{entry.image}"))
+
+
 def gain_plot(entries: list[ImageEntry], reference: str, model: str) -> str:
     """An inline SVG bar chart: per image, the model's Y-PSNR minus the reference's (dB)."""
     gains = [en.scores[model].y_psnr - en.scores[reference].y_psnr for en in entries]
@@ -337,7 +356,8 @@ def gain_plot(entries: list[ImageEntry], reference: str, model: str) -> str:
         x = left + k * (bar + gap)
         y0, y1 = sorted((to_y(0.0), to_y(g)))
         colour = "#2166ac" if g >= 0 else "#b2182b"
-        parts.append(f'<rect x="{x}" y="{y0:.1f}" width="{bar}" height="{max(y1 - y0, 0.5):.1f}" fill="{colour}"><title>{e(entry.set)}/{e(entry.image)}: {g:+.2f} dB</title></rect>')
+        parts.append(f'<a href="#{anchor(entry)}"><rect x="{x}" y="{y0:.1f}" width="{bar}" height="{max(y1 - y0, 0.5):.1f}" fill="{colour}">'
+                     f'<title>{e(entry.set)}/{e(entry.image)}: {g:+.2f} dB</title></rect></a>')
         if entry.set != previous_set:
             parts.append(f'<line x1="{x - gap / 2}" x2="{x - gap / 2}" y1="{top}" y2="{top + height + 14}" stroke="#888"/>'
                          f'<text x="{x + 2}" y="{top + height + 28}" font-size="12">{e(entry.set)}</text>')
@@ -368,8 +388,8 @@ def image_section(config: ReportConfig, entry: ImageEntry) -> str:
     crops += [figure(f[m], f"{e(m)} {fmt_db(entry.scores[m].y_psnr)} dB", "crop") for m in config.models]
     crops.append(figure(f["hr"], "HR", "crop"))
     heat = [figure(f[f"error-{m}"], f"squared error, {e(m)}", "heat") for m in [config.reference, *config.models]]
-    heat += [figure(f[f"gain-{m}"], f"where {e(m)} beats {e(config.reference)}", "heat") for m in config.models]
-    return (f'<section class="image" id="{e(slug(entry.set + "-" + entry.image))}"><h3>{e(entry.set)} / {e(entry.image)}</h3>'
+    heat += [figure(f[f"gain-{m}"], f"where {e(m)} beats {e(config.reference)} (5x5 mean)", "heat") for m in config.models]
+    return (f'<section class="image" id="{anchor(entry)}"><h3>{e(entry.set)} / {e(entry.image)}</h3>'
             f'{figure(f["overview"], f"LR, crop at x={x}, y={y} ({side} px HR)", "heat")}{table}'
             f'<div>{"".join(crops)}</div><div>{"".join(heat)}</div></section>')
 
@@ -388,11 +408,12 @@ def render_page(config: ReportConfig, document: dict, entries: list[ImageEntry],
         f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>sr-eval report</title><style>{STYLE}</style></head><body>",
         "<h1>sr-eval report</h1>",
         f"<p>x{protocol['scale']}; LR: {e(protocol['lr'])}; Y-PSNR and SSIM on Y ({e(protocol['y'])}) with {protocol['shave']} pixels shaved; "
-        f"models: {e(', '.join(config.models))}; compared with <b>{e(config.reference)}</b>. Data: results.json, images.csv, summary.csv.</p>",
+        f"models: {e(', '.join(config.models))}{' (8-view self-ensemble)' if document.get('tta') else ''}; compared with <b>{e(config.reference)}</b>. Data: results.json, images.csv, summary.csv.</p>",
         "<h2>Scores (mean per set)</h2>", summary_table(config, document["summary"]),
     ]
     for model in config.models:
-        parts += [f"<h2>Gain of {e(model)} over {e(config.reference)} per image (Y-PSNR, dB)</h2>", gain_plot(entries, config.reference, model)]
+        parts += [f"<h2>Gain of {e(model)} over {e(config.reference)} per image (Y-PSNR, dB)</h2>",
+                  "<p>Click a bar to go to its image.</p>", gain_plot(entries, config.reference, model)]
     for (set_name, model), lists in ranked.items():
         parts.append(f"<h2>{e(set_name)}: best and worst {config.patch}x{config.patch} patches of {e(model)}</h2>")
         parts.append(patch_block(config, f"{len(lists['best'])} best by Y-PSNR", model, lists["best"]))

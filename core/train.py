@@ -201,6 +201,8 @@ class Trainer:
     def _save(self, name: str, metrics: dict | None = None) -> None:
         if self.rank != 0:
             return
+        if self.writer:  # events up to the checkpoint survive a kill (the writer buffers them)
+            self.writer.flush()
         extra = {"grad_scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {}
         save_checkpoint(
             self.out / name,

@@ -16,7 +16,7 @@ from conftest import SET5
 from sr_scale.core.baselines import BaselineError, ExternalCommand, bicubic, lanczos
 from sr_scale.core.engine import Upscaler
 from sr_scale.core.evaluate import EvalError, ImageResult, evaluate_folder, main, results_document, score, summarise, write_json
-from sr_scale.core.report import Report, ReportConfig, error_heat_map, patch_psnr, worst_window
+from sr_scale.core.report import Report, ReportConfig, box_mean, error_heat_map, patch_psnr, worst_window
 
 SR_SCALE = Path(sys.executable).parent / "sr-scale"
 
@@ -219,3 +219,10 @@ def test_progress_bar_stays_out_of_logs(tiny_onnx):
     result = CliRunner().invoke(main, [str(SET5), "--model", str(tiny_onnx), "--baseline", "bicubic"])
     assert result.exit_code == 0
     assert result.stderr == "" and "img/s" not in result.output
+
+
+def test_box_mean_averages_each_neighbourhood():
+    values = np.arange(49, dtype=float).reshape(7, 7)
+    smooth = box_mean(values, 1)
+    assert smooth.shape == (7, 7)
+    assert smooth[3, 3] == pytest.approx(values[2:5, 2:5].mean())

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from sr_scale.core.engine import DEFAULT_TILE, DEVICES, EMBEDDED_MODELS
 from sr_scale.core.image_io import read_image
 from sr_scale.gimp import pixels
 from sr_scale.gimp.install import PLUG_IN, default_gimp_dir, main, this_engine
@@ -48,6 +49,12 @@ def test_png_encoding_round_trips_every_layer_layout(tmp_path, channels, depth):
     path = tmp_path / "layer.png"
     path.write_bytes(pixels.encode_png(layer_of(array)))
     assert np.array_equal(array_of(read_png(path, channels, depth)), array)
+
+
+def test_plug_in_offers_every_embedded_model_and_the_engines_tile_default():
+    # The plug-in cannot import the engine in GIMP's Python, so it keeps its own copy of these.
+    assert set(EMBEDDED_MODELS) <= set(pixels.MODELS)
+    assert pixels.DEFAULT_TILE == DEFAULT_TILE and set(pixels.DEVICES) == set(DEVICES)
 
 
 def test_layer_pixels_refuse_a_wrong_byte_count():

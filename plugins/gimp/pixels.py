@@ -4,7 +4,7 @@ Standard library only, because GIMP runs this module with its own Python (3.13 i
 a bundled one on Windows and macOS) that usually cannot import numpy or onnxruntime. The install
 command copies it next to the plug-in file. Two ways to reach the engine:
 
-- in-process, when that Python can import `sr_scale.core.engine` (same Python version as the
+- in-process, when that Python can import sr-scale's modules (same Python version as the
   sr-scale installation, or sr-scale installed for GIMP's Python itself);
 - otherwise the installed `sr-scale` command, called with an argument list (no shell), the pixels
   travelling through PNG files in a private temporary folder. Then the enlarged layer is exactly

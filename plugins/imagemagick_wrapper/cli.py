@@ -98,6 +98,10 @@ def main(ctx: click.Context, paths: tuple[str, ...], resize: Geometry | None, qu
         binary = _imagemagick_for(operations, ctx)
         settings = Settings(geometry=resize, scale=int(scale or 2), quality=quality, strip=strip, operations=operations,
                             imagemagick=binary, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+        if threads == 0 and jobs > 1 and output_dir is not None:
+            import os
+
+            threads = max(1, (os.cpu_count() or 1) // jobs)  # share the cores instead of oversubscribing them
         upscaler = LazyUpscaler(ModelOptions(model, device, threads, tile, tta))
         if output_dir is None:
             _one(paths[0], paths[1], settings, upscaler)

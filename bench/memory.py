@@ -1,0 +1,77 @@
+"""Peak memory of one enlargement, measured in a fresh process (the parent reads its JSON line).
+
+    python -m bench.memory engine 8000 [--tile T]     # Upscaler.upscale on an in-memory photo
+    python -m bench.memory cli IN.png OUT.png         # the whole `sr-scale IN OUT` (decode + encode)
+
+Peak RSS is the process's ru_maxrss (Linux: KiB), so imports, the model and the images all count.
+"""
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+MIB = 1024 * 1024
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(command: list[str], timeout: float = 1800) -> dict:
+    """Run `python -m bench.memory ...` in a child and return what it reports."""
+    done = subprocess.run([sys.executable, "-m", "bench.memory", *command], capture_output=True, text=True,
+                          timeout=timeout, cwd=Path(__file__).resolve().parents[1])
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
+        raise RuntimeError(lines[-1] if done.returncode > 0 else f"killed by signal {-done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@click.group()
+def main() -> None:
+    pass
+
+
+@main.command()
+@click.argument("size", type=int)
+@click.option("--model", default="x2")
+@click.option("--tile", type=int, default=None)
+@click.option("--threads", type=int, default=0)
+def engine(size: int, model: str, tile: int | None, threads: int) -> None:
+    """Enlarge a SIZE x SIZE photo in memory; report seconds and peak RSS (MiB)."""
+    from sr_scale.core.engine import DEFAULT_TILE, Upscaler
+
+    from .workload import photo
+
+    upscaler = Upscaler(model, threads=threads, tile=DEFAULT_TILE if tile is None else tile)
+    upscaler.upscale(photo(64))  # warm-up: onnxruntime plans its first runs
+    image = photo(size)
+    before = peak_rss_mib()
+    started = time.perf_counter()
+    sr = upscaler.upscale(image)
+    seconds = time.perf_counter() - started
+    click.echo(json.dumps({"size": size, "tile": upscaler.tile, "seconds": seconds, "rss_before_mib": before,
+                           "peak_rss_mib": peak_rss_mib(), "input_mib": image.nbytes / MIB, "output_mib": sr.nbytes / MIB}))
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.argument("target", type=click.Path(dir_okay=False))
+def cli(source: str, target: str) -> None:
+    """Run `sr-scale SOURCE TARGET` in this process; report seconds and peak RSS (MiB)."""
+    from sr_scale.imagemagick_wrapper.cli import main as sr_scale
+
+    started = time.perf_counter()
+    sr_scale.main([source, target], standalone_mode=False)
+    seconds = time.perf_counter() - started
+    click.echo(json.dumps({"seconds": seconds, "peak_rss_mib": peak_rss_mib(), "output_file_mib": Path(target).stat().st_size / MIB}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""One file of a job, free of Ray so it is tested on its own: fetch the bytes, enlarge them exactly
+as `sr-scale` does (sr-scale's decode, enlargement, metadata and encode functions), store the result.
+
+Errors about a file are ImageError with a message naming it; a ModelError is not about a file and
+stops the job.
+"""
+from __future__ import annotations
+
+import posixpath
+import time
+from dataclasses import dataclass, replace
+
+import pyarrow.fs as pafs
+
+from sr_scale.core.image_io import ImageError, atomic_write, encoded_bytes, read_image
+from sr_scale.core.metadata import stripped
+from sr_scale.imagemagick_wrapper.job import DEFAULT_QUALITY, Endpoint, LazyUpscaler, Settings, enlarge_picture, output_format_for
+
+WRITTEN, SKIPPED, FAILED = "written", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one input: status is WRITTEN, SKIPPED or FAILED; seconds of wall time."""
+
+    status: str
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def fetch(fs: pafs.FileSystem, path: str, name: str) -> bytes:
+    """The whole file; ImageError naming `name` when it cannot be read."""
+    try:
+        with fs.open_input_file(path) as file:
+            return file.readall()
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{name}: is a folder") from None
+    except PermissionError:
+        raise ImageError(f"{name}: permission denied") from None
+    except OSError as error:  # an object store's own errors (network, access) arrive as plain OSError
+        raise ImageError(f"{name}: cannot read ({first_line(error)})") from None
+
+
+def enlarge_bytes(data: bytes, source: str, target: str, settings: Settings, upscaler: LazyUpscaler) -> bytes:
+    """The encoded output for an encoded input, as `sr-scale SOURCE TARGET` would write it.
+
+    The same steps as sr_scale.imagemagick_wrapper.job.run, minus its local-file I/O (which this
+    job replaces by pyarrow filesystems) and ImageMagick pass-through options (not offered here).
+    """
+    fmt = output_format_for(Endpoint(target, None), None)  # an unknown extension fails before the work
+    picture = read_image(data, name=source, max_pixels=settings.max_pixels)
+    quality = settings.quality or picture.metadata.jpeg_quality or DEFAULT_QUALITY
+    try:
+        result = enlarge_picture(picture, settings, upscaler)
+    except MemoryError:
+        raise ImageError(f"{source}: not enough memory to enlarge {picture.width}x{picture.height} "
+                         "(try a smaller --tile, or --max-pixels to refuse such inputs)") from None
+    if settings.strip:
+        result = replace(result, metadata=stripped(result.metadata))
+    return encoded_bytes(result, fmt, quality, name=target)
+
+
+def store(fs: pafs.FileSystem, path: str, data: bytes, name: str) -> None:
+    """Write `data` so that no reader ever sees a partial file: a local file goes through
+    image_io.atomic_write (temporary file + rename); an object store publishes an object only when
+    its upload completes, and the bytes are all in memory before the upload starts."""
+    try:
+        fs.create_dir(posixpath.dirname(path), recursive=True)  # a no-op on object stores
+        if isinstance(fs, pafs.LocalFileSystem):
+            atomic_write(path, lambda tmp: tmp.write_bytes(data))
+        else:
+            with fs.open_output_stream(path) as out:
+                out.write(data)
+    except ImageError:
+        raise
+    except OSError as error:
+        raise ImageError(f"{name}: cannot write ({first_line(error)})") from None
+
+
+def enlarge_and_store(data: bytes, source: str, output_fs: pafs.FileSystem, target_path: str, target: str,
+                      settings: Settings, upscaler: LazyUpscaler) -> Outcome:
+    """Enlarge fetched bytes and store the result; a failure about the file becomes a FAILED outcome."""
+    start = time.perf_counter()
+    try:
+        store(output_fs, target_path, enlarge_bytes(data, source, target, settings, upscaler), target)
+    except ImageError as error:
+        return Outcome(FAILED, str(error), time.perf_counter() - start)
+    return Outcome(WRITTEN, None, time.perf_counter() - start)
+
+
+def first_line(error: BaseException) -> str:
+    """An exception as one line of text, for messages and the manifest."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+

@@ -1,0 +1,185 @@
+"""sr-scale-ray on a local Ray (2 CPUs, a small object store): the same files as sr-scale's batch
+mode, every broken input in the manifest with its error, nothing redone on a second run."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from sr_scale.imagemagick_wrapper.batch import collect
+from sr_scale.imagemagick_wrapper.cli import main as sr_scale_main
+from sr_scale.ray_batch import job as ray_job
+from sr_scale.ray_batch.catalog import list_catalog
+from sr_scale.ray_batch.cli import main as sr_scale_ray_main
+from sr_scale.ray_batch.manifest import MANIFEST_NAME
+from sr_scale.ray_batch.pipeline import FETCH_CPUS, plan_actors
+
+from conftest import DATA
+
+PRODUCTS = DATA / "train" / "products"
+SET14 = DATA / "eval" / "Set14"
+BROKEN = ("truncated.png", "not-an-image.jpg", "empty.webp")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A Ray instance as small as a laptop's: 2 CPUs, 128 MiB of object store, no dashboard."""
+    import ray
+
+    ray.init(num_cpus=2, object_store_memory=128 * 2**20, include_dashboard=False, logging_level=logging.WARNING)
+    yield ray
+    ray.shutdown()
+
+
+def _crop(path: Path, box: tuple[int, int, int, int]) -> Image.Image:
+    with Image.open(path) as image:
+        return image.crop(box)
+
+
+@pytest.fixture(scope="module")
+def catalog_folder(tmp_path_factory) -> Path:
+    """Small crops of real photos, in the formats and layouts a catalog holds, and broken files."""
+    folder = tmp_path_factory.mktemp("catalog")
+    (folder / "shoes").mkdir()
+    product = _crop(PRODUCTS / "mb02-blue-0.jpg", (400, 500, 464, 548))
+    exif = Image.Exif()
+    exif[0x010F] = "catalog camera"
+    exif[0x0112] = 6  # stored sideways: the output must come out upright
+    product.save(folder / "bag.jpg", quality=88, exif=exif, dpi=(300, 300))
+    _crop(PRODUCTS / "lt05.jpg", (300, 300, 348, 340)).save(folder / "shoes" / "left.jpg", quality=95)
+    baboon = _crop(SET14 / "baboon.png", (200, 240, 248, 272)).convert("RGB")
+    baboon.save(folder / "baboon.png")
+    baboon.convert("L").save(folder / "shoes" / "grey.png")
+    alpha = Image.fromarray(np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (32, 1)))
+    rgba = baboon.copy()
+    rgba.putalpha(alpha)
+    rgba.save(folder / "cutout.png")
+    _crop(SET14 / "monarch.png", (100, 100, 140, 136)).save(folder / "monarch.webp", quality=90)
+    whole = (folder / "baboon.png").read_bytes()
+    (folder / BROKEN[0]).write_bytes(whole[: len(whole) // 2])
+    (folder / BROKEN[1]).write_text("a price list, not a picture")
+    (folder / BROKEN[2]).write_bytes(b"")
+    return folder
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != MANIFEST_NAME}
+
+
+def _sr_scale_ray(*args, model: Path) -> object:
+    argv = [str(a) for a in args] + ["--model", str(model)]
+    return CliRunner().invoke(sr_scale_ray_main, argv, catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def reference(catalog_folder, tiny_onnx, tmp_path_factory) -> tuple[Path, str]:
+    """What `sr-scale --recursive -o OUT` writes for the catalog, and what it prints."""
+    out = tmp_path_factory.mktemp("reference")
+    argv = ["-o", str(out), "--recursive", "--suffix", "_x2", str(catalog_folder), "--model", str(tiny_onnx)]
+    result = CliRunner().invoke(sr_scale_main, argv, catch_exceptions=False)
+    assert result.exit_code == 1, result.stderr  # the broken files
+    return out, result.stderr
+
+
+@pytest.fixture(scope="module")
+def first_run(local_ray, catalog_folder, tiny_onnx, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ray-out")
+    result = _sr_scale_ray("-o", out, "--recursive", "--suffix", "_x2", catalog_folder, model=tiny_onnx)
+    return out, result
+
+
+def test_every_good_image_is_written_byte_for_byte_as_sr_scale_writes_it(first_run, reference):
+    out, _ = first_run
+    expected = _files(reference[0])
+    assert len(expected) == 6
+    assert _files(out) == expected
+
+
+def test_every_broken_image_is_in_the_manifest_with_sr_scale_s_error(first_run, reference, catalog_folder):
+    out, result = first_run
+    manifest = pq.read_table(out / MANIFEST_NAME).to_pylist()
+    assert len(manifest) == 9  # every input, good or broken
+    failed = {Path(row["source"]).name: row["error"] for row in manifest if row["status"] == "failed"}
+    assert sorted(failed) == sorted(BROKEN)
+    sr_scale_errors = sorted(line for line in reference[1].splitlines() if line.startswith("Error: "))
+    assert sorted(f"Error: {error}" for error in failed.values()) == sr_scale_errors
+    assert all(row["status"] == "written" and Path(row["output"]).is_file() for row in manifest if row["status"] != "failed")
+    assert result.exit_code == 1 and "6 written, 0 skipped (output exists), 3 failed" in result.stderr
+
+
+def test_a_second_run_does_no_work(first_run, catalog_folder, tiny_onnx, monkeypatch):
+    out, _ = first_run
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != MANIFEST_NAME}
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the second run started the pipeline")
+
+    monkeypatch.setattr(ray_job, "run_pipeline", no_work)
+    result = _sr_scale_ray("-o", out, "--recursive", "--suffix", "_x2", catalog_folder, model=tiny_onnx)
+    assert "0 written, 6 skipped (output exists), 3 failed" in result.stderr
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != MANIFEST_NAME} == before
+    statuses = sorted(row["status"] for row in pq.read_table(out / MANIFEST_NAME).to_pylist())
+    assert statuses == ["failed"] * 3 + ["skipped"] * 6
+
+
+def test_a_restarted_job_enlarges_only_what_is_missing(first_run, local_ray, catalog_folder, tiny_onnx, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(first_run[0], out)
+    (out / "bag_x2.jpg").unlink()  # as if the job had died before this file
+    (out / MANIFEST_NAME).unlink()
+    result = _sr_scale_ray("-o", out, "--recursive", "--suffix", "_x2", catalog_folder, model=tiny_onnx)
+    rows = {Path(row["source"]).name: row["status"] for row in pq.read_table(out / MANIFEST_NAME).to_pylist()}
+    assert rows["bag.jpg"] == "written" and list(rows.values()).count("skipped") == 5
+    assert (out / "bag_x2.jpg").read_bytes() == (first_run[0] / "bag_x2.jpg").read_bytes()
+    assert "1 written, 5 skipped" in result.stderr
+
+
+def test_uri_inputs_are_named_as_sr_scale_names_local_ones(catalog_folder, tmp_path):
+    out = catalog_folder / "out"  # inside the input: earlier outputs must not become inputs
+    out.mkdir(exist_ok=True)
+    (out / "old.png").write_bytes((catalog_folder / "baboon.png").read_bytes())
+    try:
+        expected = [(str(t.source), str(t.target)) for t in collect([str(catalog_folder)], out, "_x2", recursive=True)]
+        catalog = list_catalog([catalog_folder.as_uri()], out.as_uri(), "_x2", recursive=True)
+        tasks = catalog.tasks.to_pylist()
+        assert [(row["source_path"], row["target_path"]) for row in tasks] == expected
+        assert tasks[0]["source"] == catalog_folder.as_uri() + "/" + Path(expected[0][0]).name
+    finally:
+        shutil.rmtree(out)
+
+
+def test_a_laptop_plan_leaves_cpu_for_reading():
+    plan = plan_actors(cluster_cpus=2, cluster_gpus=0)
+    assert plan.actors == 2 and plan.gpus == 0 and plan.threads == 1
+    assert plan.actors * plan.cpus + FETCH_CPUS <= 2
+
+
+def test_a_single_threaded_actor_plan_still_leaves_cpu_for_reading():
+    plan = plan_actors(cluster_cpus=2, cluster_gpus=0, actors=1, threads=2)
+    assert plan.actors == 1 and plan.cpus + FETCH_CPUS <= 2
+
+
+def test_a_gpu_cluster_gets_one_actor_per_gpu():
+    plan = plan_actors(cluster_cpus=16, cluster_gpus=4)
+    assert (plan.actors, plan.gpus) == (4, 1.0) and plan.cpus < 1
+
+
+def test_a_missing_model_is_one_line_error_before_ray_starts(catalog_folder, tmp_path):
+    result = CliRunner().invoke(sr_scale_ray_main, ["-o", str(tmp_path / "out"), str(catalog_folder),
+                                                    "--model", str(tmp_path / "none.onnx")])
+    assert result.exit_code == 1 and result.stderr.strip() == f"Error: model file not found: {tmp_path / 'none.onnx'}"
+
+
+def test_an_unlistable_input_uri_is_one_line_error(tmp_path, tiny_onnx):
+    result = _sr_scale_ray("-o", tmp_path / "out", "nosuchscheme://bucket/images", model=tiny_onnx)
+    assert result.exit_code == 1 and result.stderr.startswith("Error: nosuchscheme://bucket/images: cannot open")
+    assert len(result.stderr.strip().splitlines()) == 1
