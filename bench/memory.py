@@ -3,12 +3,13 @@
     python -m bench.memory engine 8000 [--tile T]     # Upscaler.upscale on an in-memory photo
     python -m bench.memory cli IN.png OUT.png         # the whole `sr-scale IN OUT` (decode + encode)
 
-Peak RSS is the process's ru_maxrss (Linux: KiB), so imports, the model and the images all count.
+Peak RSS is the process's VmHWM from /proc/self/status (Linux), so imports, the model and the images
+all count. Not ru_maxrss: Linux carries that over exec from the forking parent, so a child started by
+a big benchmark process would report the parent's size.
 """
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -20,7 +21,10 @@ MIB = 1024 * 1024
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status (peak memory is measured on Linux only)")
 
 
 def measure(command: list[str], timeout: float = 1800) -> dict:

@@ -93,9 +93,18 @@ class Upscaler:
         # Self-ensemble: average the model over the 8 flips/rotations (8x the compute).
         self.tta = tta
         self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+        # IO binding on CUDA: the output is allocated on the device and copied back once per tile.
+        self.io_binding = self.device == "cuda"
 
     def run(self, lr: np.ndarray) -> np.ndarray:
         """One forward pass: float32 (1, 3, h, w) in [0, 1] -> float32 (1, 3, h*s, w*s), unclamped."""
+        if self.io_binding:
+            binding = self.session.io_binding()
+            binding.bind_cpu_input(self.input_name, lr)
+            binding.bind_output(self.output_name, self.device)
+            self.session.run_with_iobinding(binding)
+            return binding.copy_outputs_to_cpu()[0]
         return self.session.run(None, {self.input_name: lr})[0]
 
     def upscale(self, image: np.ndarray, progress: Callable[[float], None] | None = None, passes: int = 1) -> np.ndarray:

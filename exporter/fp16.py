@@ -69,7 +69,8 @@ def sort_nodes(graph: onnx.GraphProto) -> None:
         for node in ready:
             known.update(node.output)
         ordered += ready
-        pending = [n for n in pending if not all(name in known for name in n.input) or n not in ready]
+        placed = {id(n) for n in ready}
+        pending = [n for n in pending if id(n) not in placed]
     del graph.node[:]
     graph.node.extend(ordered)
 

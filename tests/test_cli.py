@@ -291,6 +291,15 @@ def test_batch_skips_existing_outputs_unless_overwrite(folder_of_images, tiny_on
     assert result.exit_code == 0 and Image.open(out / "a.png").size == (96, 64)
 
 
+def test_batch_refuses_two_inputs_with_the_same_output_name(folder_of_images, samples, tiny_onnx, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(samples / "grey.png", other / "a.png")
+    result = sr_scale("-o", tmp_path / "out", folder_of_images / "a.png", other / "a.png", model=tiny_onnx)
+    assert result.exit_code == 1 and "same output name" in result.stderr
+    assert Image.open(tmp_path / "out" / "a.png").mode == "RGB"  # the first one, not replaced by the grey one
+
+
 def test_batch_prints_no_progress_bar_when_not_on_a_terminal(folder_of_images, tiny_onnx, tmp_path):
     result = sr_scale("-o", tmp_path / "out", folder_of_images / "a.png", folder_of_images / "b.jpg", model=tiny_onnx)
     assert result.stderr.strip().splitlines() == ["sr-scale: 2 written, 0 skipped (output exists), 0 failed"]

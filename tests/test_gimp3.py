@@ -101,7 +101,7 @@ def engine_paths() -> list[str]:
     if sys.base_prefix not in ("/usr", "/usr/local"):
         paths.append(sys.base_prefix)  # pyenv, uv, conda: the whole interpreter tree
     else:  # a distribution's Python: its binary and standard library only, never all of /usr
-        paths += [os.path.realpath(sys._base_executable), sysconfig.get_path("stdlib")]
+        paths += [os.path.realpath(sys.executable), sysconfig.get_path("stdlib")]
     import sr_scale.gimp
 
     package_root = Path(sr_scale.gimp.__file__).resolve().parents[2]

@@ -56,8 +56,14 @@ def collect(inputs: list[str], out_dir: Path, suffix: str, recursive: bool) -> l
 def run_batch(tasks: list[Task], settings: Settings, upscaler: LazyUpscaler, jobs: int, overwrite: bool) -> Summary:
     """Run every task, `jobs` at a time; errors are printed one line each and counted."""
     summary = Summary()
-    todo = []
+    todo, claimed = [], {}
     for task in tasks:
+        if task.target in claimed:  # e.g. a/x.png and b/x.png into one folder: never let one replace the other
+            summary.failed += 1
+            click.echo(f"Error: {task.source}: same output name as {claimed[task.target]} ({task.target}); "
+                       "use separate runs or --recursive on their parent folder", err=True)
+            continue
+        claimed[task.target] = task.source
         if task.target.exists() and not overwrite:
             summary.skipped += 1
         else:
@@ -72,8 +78,8 @@ def run_batch(tasks: list[Task], settings: Settings, upscaler: LazyUpscaler, job
             raise  # the same for every file: stop the batch
         except ImageError as error:
             return str(error)
-        except Exception as error:  # a model error stops nothing else; name the file and the reason
-            return f"{task.source}: {error}"
+        except Exception as error:  # anything unforeseen: report it for this file and go on with the others
+            return f"{task.source}: {type(error).__name__}: {error}"
 
     show_bar = sys.stderr.isatty() and len(todo) > 1
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
