@@ -1,10 +1,9 @@
-"""The int8 (QDQ) attempt: quantise the float32 model statically, then compare speed and Set5 Y-PSNR.
+"""The int8 (QDQ) check: float32 model vs its int8 copy (exporter/int8.py), speed and Set5 Y-PSNR.
 
-    python -m bench.int8 [--model x2] [--out /tmp/x2.int8.onnx]
+    python -m bench.int8 [--model x2] [--int8 x2-int8.onnx | --out KEEP.onnx]
 
-Calibration uses LR crops of training photos (T91, BSD200: never the evaluation sets). The verdict
-rule of the performance issue: ship int8 only if it is faster than float32 through the engine and
-loses at most 0.05 dB on Set5. The result is printed and goes into docs/performance.md by hand.
+The rule of the performance issue: use int8 only if it is faster than float32 through the engine
+and loses at most 0.05 dB on Set5 (standard protocol). Prints both and the verdict.
 """
 from __future__ import annotations
 
@@ -17,44 +16,8 @@ import numpy as np
 
 from .workload import SHARED, median_seconds, photo
 
-TRAIN = SHARED / "data" / "train"
 SET5 = SHARED / "data" / "eval" / "Set5"
 MAX_LOSS_DB = 0.05
-
-
-class CalibrationCrops:
-    """onnxruntime CalibrationDataReader over `count` 96x96 LR crops (protocol bicubic, /2) of training photos."""
-
-    def __init__(self, input_name: str, count: int = 48, side: int = 96):
-        from sr_scale.core.degradations import bicubic_downscale, crop_to_multiple
-        from sr_scale.core.image_io import read_rgb
-
-        rng = np.random.default_rng(0)
-        paths = sorted([*(TRAIN / "T91").glob("*.png"), *(TRAIN / "BSD200").glob("*")])
-        crops = []
-        for path in rng.choice(paths, size=count, replace=False):
-            lr = bicubic_downscale(crop_to_multiple(read_rgb(path), 2), 2)
-            y, x = (int(rng.integers(0, max(1, n - side))) for n in lr.shape[:2])
-            crop = lr[y : y + side, x : x + side].astype(np.float32).transpose(2, 0, 1)[None] / 255
-            crops.append({input_name: np.ascontiguousarray(crop)})
-        self.feeds = iter(crops)
-
-    def get_next(self):
-        return next(self.feeds, None)
-
-
-def quantize(source: Path, target: Path) -> None:
-    """Static QDQ quantisation: int8 per-channel weights, uint8 activations, MinMax calibration."""
-    import onnxruntime as ort
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    with tempfile.TemporaryDirectory() as tmp:
-        prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-        input_name = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"]).get_inputs()[0].name
-        quantize_static(str(prepared), str(target), CalibrationCrops(input_name), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
 
 
 def set5_psnr(model: str | Path) -> float:
@@ -73,15 +36,18 @@ def set5_psnr(model: str | Path) -> float:
 
 @click.command()
 @click.option("--model", default="x2", show_default=True)
-@click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Keep the int8 model here.")
+@click.option("--int8", "given", type=click.Path(exists=True, dir_okay=False), default=None, help="An int8 model already made.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Keep the int8 model made here.")
 @click.option("--size", default=512, show_default=True, help="Input side for the speed comparison.")
-def main(model: str, out: str | None, size: int) -> None:
-    """Quantise MODEL to int8 QDQ; print speed and Set5 PSNR of both and the verdict."""
+def main(model: str, given: str | None, out: str | None, size: int) -> None:
+    """Quantise MODEL to int8 QDQ (or take --int8); print speed and Set5 PSNR of both and the verdict."""
     from sr_scale.core.engine import Upscaler, model_path
+    from sr_scale.exporter.int8 import convert
 
     with tempfile.TemporaryDirectory() as tmp:
-        int8 = Path(out) if out else Path(tmp) / "int8.onnx"
-        quantize(model_path(model), int8)
+        int8 = Path(given or out or Path(tmp) / "int8.onnx")
+        if not given:
+            convert(model_path(model), int8)
         image = photo(size)
         result = {}
         for name, path in (("float32", model_path(model)), ("int8", int8)):

@@ -23,6 +23,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 # HR context kept around each patch so the bicubic downscale sees real neighbours, as it would
 # on the whole image: the antialiased cubic kernel at scale 1/2 reaches 4 HR pixels (2 LR) out.
 LR_MARGIN = 2
+PREFETCH_LIMIT = 4  # decoded images waiting to be drawn, at most
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -114,8 +115,7 @@ class PatchSampler:
         image = self.images[index]
         if image.pixels is not None:
             return image.pixels
-        pending, self._pending = self._pending, {}  # a prefetch for another image is stale
-        future = pending.get(index)
+        future = self._pending.pop(index, None)
         return future.result() if future else self._decode(image)
 
     def choose(self, rng: np.random.Generator) -> int:
@@ -126,6 +126,8 @@ class PatchSampler:
         """Decode in the background the image that `sample` will draw with a copy of `rng`."""
         index = self.choose(rng)
         if self.images[index].pixels is None and index not in self._pending:
+            if len(self._pending) >= PREFETCH_LIMIT:  # prefetched but never drawn: drop them
+                self._pending.clear()
             self._pending[index] = self._decoder.submit(self._decode, self.images[index])
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

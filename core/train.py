@@ -187,7 +187,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.best_psnr = state["step"], state["best_psnr"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         if "grad_scaler" in state:
             self.scaler.load_state_dict(state["grad_scaler"])
         changed = {
@@ -325,7 +325,8 @@ class Trainer:
             dist.destroy_process_group()
         if self.rank == 0 and not self.stop_signal and train_seconds:
             done = self.step - start_step
-            log.info("done: %d steps in %.0f s, %.1f patches/s; best val Y-PSNR %.3f dB", done, train_seconds, done * c.batch_size * self.world / train_seconds, self.best_psnr)
+            best = f"; best val Y-PSNR {self.best_psnr:.3f} dB" if self.val_images else ""
+            log.info("done: %d steps in %.0f s, %.1f patches/s%s", done, train_seconds, done * c.batch_size * self.world / train_seconds, best)
         return 128 + self.stop_signal if self.stop_signal else 0
 
     def _request_stop(self, signum, frame) -> None:
@@ -348,26 +349,39 @@ SPEED_VARIANTS: dict[str, dict[str, bool]] = {
 BENCHMARK_WARMUP_STEPS = 3  # oneDNN picks kernels and torch.compile compiles on the first steps
 
 
-def benchmark(config: TrainConfig, steps: int, names: list[str]) -> list[tuple[str, float]]:
+def benchmark(config: TrainConfig, steps: int, names: list[str], rounds: int = 3) -> dict[str, float]:
     """Training throughput (patches/s) of `config` with each speed variant; writes nothing.
 
-    All variants train from the same initial weights on the same batches (cached images).
+    Variants take turns for `rounds` rounds of `steps` steps and the best round counts, so that
+    load from other processes disturbs all of them alike. All start from the same weights.
+    When images are decoded on demand (cache_mb), the first variant is also run without the
+    background prefetch, to show what reading costs.
     """
     sampler = PatchSampler(config, variant(config.arch).scale)
-    results = []
+    cached = sum(img.pixels is not None for img in sampler.images)
+    click.echo(f"{config.arch}, batch {config.batch_size} x {config.patch_size} px, {torch.get_num_threads()} threads, "
+               f"{cached}/{len(sampler.images)} images cached, {steps} steps x {rounds} rounds")
+    runs = [(name, True) for name in names]
+    if cached < len(sampler.images):
+        runs.append((names[0], False))
+    best: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
+        trainers = {}
+        for name, prefetch in runs:
             c = dataclasses.replace(config, out_dir=tmp, val="", **SPEED_VARIANTS[name])
-            trainer = Trainer(c, sampler=sampler)
+            trainers[name, prefetch] = trainer = Trainer(c, sampler=sampler)
             for _ in range(BENCHMARK_WARMUP_STEPS):
-                trainer.train_step()
-            started = time.perf_counter()
-            for _ in range(steps):
-                trainer.train_step()
-            patches_per_s = steps * c.batch_size / (time.perf_counter() - started)
-            click.echo(f"{name:32s} {patches_per_s:8.1f} patches/s")
-            results.append((name, patches_per_s))
-    return results
+                trainer.train_step(prefetch)
+        for _ in range(rounds):
+            for (name, prefetch), trainer in trainers.items():
+                started = time.perf_counter()
+                for _ in range(steps):
+                    trainer.train_step(prefetch)
+                label = name if prefetch else f"{name}, no prefetch"
+                best[label] = max(best.get(label, 0.0), steps * config.batch_size / (time.perf_counter() - started))
+    for label, patches_per_s in best.items():
+        click.echo(f"{label:34s} {patches_per_s:8.1f} patches/s")
+    return best
 
 
 # ---------------------------------------------------------------- command line

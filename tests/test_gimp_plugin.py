@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 import sysconfig
 from pathlib import Path
@@ -160,3 +161,30 @@ def test_default_profile_follows_gimp_rules(monkeypatch, tmp_path):
     assert default_gimp_dir() == tmp_path / "config" / "GIMP" / "3.0"
     monkeypatch.setenv("GIMP3_DIRECTORY", str(tmp_path / "custom"))
     assert default_gimp_dir() == tmp_path / "custom"
+
+
+def test_installed_copy_runs_in_process_from_the_recorded_site_folders(tmp_path, crops, tiny_onnx):
+    """What GIMP's Python does when it is the same version as sr-scale's: a fresh interpreter
+    without site packages (-S) imports the copied module, then the engine through engine.json."""
+    CliRunner().invoke(main, ["install", "--gimp-dir", str(tmp_path)])
+    folder = tmp_path / "plug-ins" / PLUG_IN
+    lr = layer_of(crops["rgba"])
+    (tmp_path / "lr.raw").write_bytes(lr.data)
+    script = f"""
+import sys
+sys.path.insert(0, {str(folder)!r})
+from sr_scale.gimp import pixels
+assert pixels.__file__.startswith({str(folder)!r}), pixels.__file__
+upscale = pixels.in_process_upscaler(pixels.read_engine({str(folder)!r}))
+lr = pixels.LayerPixels({lr.width}, {lr.height}, 4, 1, open({str(tmp_path / "lr.raw")!r}, "rb").read())
+sr = upscale(lr, pixels.Options(model_file={str(tiny_onnx)!r}, tile=24, device="cpu"), lambda fraction: None)
+open({str(tmp_path / "sr.raw")!r}, "wb").write(sr.data)
+"""
+    done = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "lr.png").write_bytes(pixels.encode_png(lr))
+    subprocess.run([str(SR_SCALE), "--model", str(tiny_onnx), "--tile", "24", "--device", "cpu",
+                    str(tmp_path / "lr.png"), str(tmp_path / "sr.png")], check=True, capture_output=True)
+    expected = read_image(tmp_path / "sr.png").pixels
+    in_process = np.frombuffer((tmp_path / "sr.raw").read_bytes(), np.uint8).reshape(expected.shape)
+    assert np.abs(in_process.astype(int) - expected.astype(int)).max() <= 1

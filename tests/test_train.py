@@ -153,7 +153,7 @@ def test_fine_tuning_from_another_architecture_is_a_clear_error(train_dir, tmp_p
 # ---------------------------------------------------------------- interruptions
 @pytest.mark.slow
 def test_resume_after_sigkill_ends_with_the_weights_and_losses_of_an_uninterrupted_run(train_dir, tmp_path):
-    args = [*TINY, "--train", str(train_dir), "--steps", "300", "--set", "checkpoint_every=10"]
+    args = [*TINY, "--train", str(train_dir), "--steps", "150", "--set", "checkpoint_every=10"]
     code, stderr = finish(sr_train(*args, "--out", str(tmp_path / "straight")))
     assert code == 0, stderr
 
@@ -162,14 +162,14 @@ def test_resume_after_sigkill_ends_with_the_weights_and_losses_of_an_uninterrupt
     killed.send_signal(signal.SIGKILL)
     killed.communicate()
     stopped_at = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)["step"]
-    assert 0 < stopped_at < 300, "the run must be killed mid-way for this test to mean anything"
+    assert 0 < stopped_at < 150, "the run must be killed mid-way for this test to mean anything"
     code, stderr = finish(sr_train(*args, "--out", str(tmp_path / "killed"), "--resume"))
     assert code == 0, stderr
     assert f"resumed from {tmp_path / 'killed' / 'last.pt'} at step {stopped_at}" in stderr
 
     straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)
     resumed = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)
-    assert resumed["step"] == straight["step"] == 300
+    assert resumed["step"] == straight["step"] == 150
     for name, weight in straight["model"].items():
         assert torch.equal(resumed["model"][name], weight), name
     # TensorBoard shows one trajectory: the killed run's steps after its checkpoint are purged.

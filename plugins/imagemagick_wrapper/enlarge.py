@@ -2,10 +2,11 @@
 
 The model sees RGB only; grey and alpha are handled here:
 - grey (L, LA) is run as three equal channels and brought back to one (the mean), so grey stays grey;
-- alpha is enlarged with premultiplied colour: colour x alpha and alpha itself both go through the
-  model, then colour is divided by the enlarged alpha. Colour under transparent pixels (often black
-  or junk) then weighs nothing, so edges get no dark or light fringe. Measured on a real cut-out
-  (docs/cli.md): fewer fringe errors than running straight colour through the model.
+- alpha is enlarged with premultiplied colour: colour x alpha and alpha itself (as grey) both go
+  through the model, alpha is clamped to its input neighbourhood, then colour is divided by the
+  enlarged alpha. Colour under transparent pixels (often black or junk) then weighs nothing, so
+  edges get no dark or light fringe. Measured on real cut-outs (docs/cli.md): edge PSNR over
+  black/white 24.1/27.1 dB against 19.5/23.3 dB for straight colour with a resampled alpha.
 The model makes as many passes as the enlargement needs; a Lanczos resample then reaches the exact
 size (also the only step when nothing is enlarged).
 """

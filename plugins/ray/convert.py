@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import pyarrow.fs as pafs
 
+from sr_scale.core.engine import ModelError
 from sr_scale.core.image_io import ImageError, atomic_write, encoded_bytes, read_image
 from sr_scale.core.metadata import stripped
 from sr_scale.imagemagick_wrapper.job import DEFAULT_QUALITY, Endpoint, LazyUpscaler, Settings, enlarge_picture, output_format_for
@@ -85,8 +86,12 @@ def enlarge_and_store(data: bytes, source: str, output_fs: pafs.FileSystem, targ
     start = time.perf_counter()
     try:
         store(output_fs, target_path, enlarge_bytes(data, source, target, settings, upscaler), target)
+    except ModelError:
+        raise  # the same for every file: stop the job
     except ImageError as error:
         return Outcome(FAILED, str(error), time.perf_counter() - start)
+    except Exception as error:  # as sr-scale's batch: anything else fails this file, named, and not the job
+        return Outcome(FAILED, f"{source}: {first_line(error)}", time.perf_counter() - start)
     return Outcome(WRITTEN, None, time.perf_counter() - start)
 
 

@@ -60,6 +60,8 @@ def run_job(job: JobOptions, settings: Settings, options: ModelOptions, ray_opti
         again = pc.is_in(todo.column("source"), value_set=failed_before.column("source"))
         batches.append([_carried_rows(todo.filter(again), failed_before)])
         todo = todo.filter(pc.invert(again))
+    if todo.num_rows:
+        _check_model(options)
     with _ray(ray_options, needed=todo.num_rows > 0):
         if todo.num_rows:
             plan = _plan(job, options)
@@ -95,6 +97,14 @@ def _reporting(sources: list[Iterable[pa.Table]], report: Callable[[str], None])
                 if status == FAILED:
                     report(f"Error: {error}")
             yield table
+
+
+def _check_model(options: ModelOptions) -> None:
+    """Load the model once on the driver (on CPU, which every driver has), so that a bad model file
+    is a one-line error before Ray starts rather than a failure of every actor."""
+    from sr_scale.core.engine import Upscaler
+
+    Upscaler(options.model, device="cpu", threads=1)
 
 
 def _plan(job: JobOptions, options: ModelOptions):

@@ -9,6 +9,7 @@ and the job would stall (on a 2-CPU laptop, two actors take 1.8 CPUs and leave 0
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -96,8 +97,9 @@ def run_pipeline(catalog: Catalog, todo: pa.Table, plan: ActorPlan, options: Mod
     """Manifest rows for every row of `todo`, in batches, as the actors finish them."""
     import ray.data
 
-    blocks = max(1, min(MAX_BLOCKS, math.ceil(todo.num_rows / ROWS_PER_BLOCK)))
-    dataset = ray.data.from_arrow(todo).repartition(blocks)
+    ray.data.DataContext.get_current().enable_progress_bars = sys.stderr.isatty()
+    rows_per_block = max(ROWS_PER_BLOCK, math.ceil(todo.num_rows / MAX_BLOCKS))
+    dataset = ray.data.from_arrow([todo.slice(start, rows_per_block) for start in range(0, todo.num_rows, rows_per_block)])
     fetched = dataset.map_batches(fetch_batch, batch_format="pyarrow", batch_size=batch_size, num_cpus=FETCH_CPUS,
                                   fn_kwargs={"filesystems": catalog.filesystems})
     enlarged = fetched.map_batches(
