@@ -49,17 +49,17 @@ class ReportConfig:
     patches: int = 6
 
 
-@dataclass(order=True)
+@dataclass
 class RankedPatch:
-    """A patch of one image with the model's and the reference's Y-PSNR (dB) on it; pictures are file names."""
+    """A patch of one image (top-left x, y in HR pixels) with the model's and the reference's Y-PSNR (dB)."""
 
     psnr: float
-    image: str = field(compare=False)
-    x: int = field(compare=False)
-    y: int = field(compare=False)
-    reference_psnr: float = field(compare=False)
-    pixels: dict[str, np.ndarray] = field(compare=False, repr=False)  # "hr", reference, model -> uint8 crop
-    files: dict[str, str] = field(compare=False, default_factory=dict)
+    image: str
+    x: int
+    y: int
+    reference_psnr: float
+    pixels: dict[str, np.ndarray] = field(repr=False)  # "hr", "reference", "model" -> uint8 crop
+    files: dict[str, str] = field(default_factory=dict)  # same keys -> PNG path relative to the report
 
 
 def colourise(t: np.ndarray, colours: tuple) -> np.ndarray:
@@ -202,7 +202,7 @@ class Report:
         put("overview", with_box(result.lr, y // s, x // s, side // s))
         put("lr", nearest(result.lr[y // s : (y + side) // s, x // s : (x + side) // s], s))
         for method in [c.reference, *c.models]:
-            put(method, result.sr[method][y : y + side, x : x + side])
+            put(f"sr-{method}", result.sr[method][y : y + side, x : x + side])
             put(f"error-{method}", error_heat_map(errors[method]))
         put("hr", result.hr[y : y + side, x : x + side])
         for model in c.models:
@@ -222,11 +222,11 @@ class Report:
         for (i, j), value in np.ndenumerate(model_psnr):
             y, x = border + i * c.patch, border + j * c.patch
             for heap, sign in ((self.best.setdefault(key, []), 1.0), (self.worst.setdefault(key, []), -1.0)):
-                item = (sign * value, next(self._tiebreak))
+                item = (sign * value, -next(self._tiebreak))  # on a tie the earlier patch stays
                 if len(heap) < c.patches or item > heap[0][:2]:
                     window = (slice(y, y + c.patch), slice(x, x + c.patch))
                     patch = RankedPatch(float(value), result.image, x, y, float(reference_psnr[i, j]),
-                                        {"hr": result.hr[window].copy(), c.reference: result.sr[c.reference][window].copy(), model: result.sr[model][window].copy()})
+                                        {"hr": result.hr[window].copy(), "reference": result.sr[c.reference][window].copy(), "model": result.sr[model][window].copy()})
                     entry = (*item, patch)
                     if len(heap) < c.patches:
                         heapq.heappush(heap, entry)
@@ -238,8 +238,8 @@ class Report:
         """Best patches highest first, worst patches lowest first, per (set, model)."""
         return {
             key: {
-                "best": [e[2] for e in sorted(self.best[key], key=lambda e: (-e[0], e[1]))],
-                "worst": [e[2] for e in sorted(self.worst[key], key=lambda e: (-e[0], e[1]))],
+                "best": [e[2] for e in sorted(self.best[key], key=lambda e: (-e[0], -e[1]))],
+                "worst": [e[2] for e in sorted(self.worst[key], key=lambda e: (-e[0], -e[1]))],
             }
             for key in self.best
         }
@@ -384,8 +384,8 @@ def image_section(config: ReportConfig, entry: ImageEntry) -> str:
     table = f"<table><tr><th>method</th><th>Y-PSNR</th><th>SSIM</th><th>RGB PSNR</th><th>s</th><th>gain</th></tr>{rows}</table>"
     f = entry.files
     y, x, side = entry.crop
-    crops = [figure(f["lr"], "LR (nearest)", "crop"), figure(f[config.reference], f"{e(config.reference)} {fmt_db(ref.y_psnr)} dB", "crop")]
-    crops += [figure(f[m], f"{e(m)} {fmt_db(entry.scores[m].y_psnr)} dB", "crop") for m in config.models]
+    crops = [figure(f["lr"], "LR (nearest)", "crop"), figure(f[f"sr-{config.reference}"], f"{e(config.reference)} {fmt_db(ref.y_psnr)} dB", "crop")]
+    crops += [figure(f[f"sr-{m}"], f"{e(m)} {fmt_db(entry.scores[m].y_psnr)} dB", "crop") for m in config.models]
     crops.append(figure(f["hr"], "HR", "crop"))
     heat = [figure(f[f"error-{m}"], f"squared error, {e(m)}", "heat") for m in [config.reference, *config.models]]
     heat += [figure(f[f"gain-{m}"], f"where {e(m)} beats {e(config.reference)} (5x5 mean)", "heat") for m in config.models]
@@ -397,7 +397,8 @@ def image_section(config: ReportConfig, entry: ImageEntry) -> str:
 def patch_block(config: ReportConfig, title: str, model: str, patches: list[RankedPatch]) -> str:
     cells = []
     for p in patches:
-        pics = "".join(f'<img class="patch" src="{e(p.files[w])}" alt="{e(w)}" title="{e(w)}">' for w in ("hr", config.reference, model))
+        labels = {"hr": "HR", "reference": config.reference, "model": model}
+        pics = "".join(f'<img class="patch" src="{e(p.files[w])}" alt="{e(label)}" title="{e(label)}">' for w, label in labels.items())
         cells.append(f"<figure>{pics}<figcaption>{e(p.image)} ({p.x}, {p.y}): {fmt_db(p.psnr)} dB<br>{e(config.reference)} {fmt_db(p.reference_psnr)} dB</figcaption></figure>")
     return f"<h4>{title}</h4><p>each: HR | {e(config.reference)} | {e(model)}</p><div>{''.join(cells)}</div>"
 

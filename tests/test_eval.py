@@ -226,3 +226,25 @@ def test_box_mean_averages_each_neighbourhood():
     smooth = box_mean(values, 1)
     assert smooth.shape == (7, 7)
     assert smooth[3, 3] == pytest.approx(values[2:5, 2:5].mean())
+
+
+def peak_bytes_of_a_report_on_copies(butterfly_file: Path, copies: int, tmp_path: Path) -> int:
+    import tracemalloc
+
+    folder = tmp_path / f"copies{copies}"
+    folder.mkdir()
+    for k in range(copies):
+        (folder / f"b{k}.png").write_bytes(butterfly_file.read_bytes())
+    report = Report(tmp_path / f"report{copies}", ReportConfig(reference="bicubic", models=["lanczos"], patches=4))
+    tracemalloc.start()
+    try:
+        evaluate_folder(folder, {"bicubic": bicubic(2), "lanczos": lanczos(2)}, scale=2, on_image=report.add_image)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_does_not_grow_with_the_number_of_images(tmp_path):
+    few = peak_bytes_of_a_report_on_copies(SET5 / "butterfly.png", 2, tmp_path)
+    many = peak_bytes_of_a_report_on_copies(SET5 / "butterfly.png", 10, tmp_path)
+    assert many < few * 1.15

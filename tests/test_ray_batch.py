@@ -3,7 +3,6 @@ mode, every broken input in the manifest with its error, nothing redone on a sec
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from pathlib import Path
 
@@ -31,12 +30,20 @@ BROKEN = ("truncated.png", "not-an-image.jpg", "empty.webp")
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """A Ray instance as small as a laptop's: 2 CPUs, 128 MiB of object store, no dashboard."""
+    """A Ray instance as small as a laptop's: 2 CPUs, 128 MiB of object store, no dashboard.
+
+    Ray's workers take the environment the driver has at ray.init: the credentials of the local
+    S3 test server (fake ones, that server accepts any) are set before it.
+    """
     import ray
 
-    ray.init(num_cpus=2, object_store_memory=128 * 2**20, include_dashboard=False, logging_level=logging.WARNING)
-    yield ray
-    ray.shutdown()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ACCESS_KEY_ID", "sr-scale-test")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "sr-scale-test")
+        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        ray.init(num_cpus=2, object_store_memory=128 * 2**20, include_dashboard=False, logging_level=logging.WARNING)
+        yield ray
+        ray.shutdown()
 
 
 def _crop(path: Path, box: tuple[int, int, int, int]) -> Image.Image:
@@ -183,3 +190,44 @@ def test_an_unlistable_input_uri_is_one_line_error(tmp_path, tiny_onnx):
     result = _sr_scale_ray("-o", tmp_path / "out", "nosuchscheme://bucket/images", model=tiny_onnx)
     assert result.exit_code == 1 and result.stderr.startswith("Error: nosuchscheme://bucket/images: cannot open")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- an object store: S3 served by moto on 127.0.0.1, read and written through pyarrow ----------
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(local_ray) -> str:
+    """host:port of a local S3 server holding bucket `catalog`."""
+    moto_server = pytest.importorskip("moto.server", reason="the S3 test needs moto[server] (pip install 'moto[server]')")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"{host}:{port}"
+    server.stop()
+
+
+def _s3(endpoint: str) -> pafs.S3FileSystem:
+    return pafs.S3FileSystem(endpoint_override=endpoint, scheme="http", region="us-east-1", allow_bucket_creation=True,
+                             access_key="sr-scale-test", secret_key="sr-scale-test")
+
+
+def test_an_s3_catalog_is_enlarged_into_s3_as_sr_scale_enlarges_local_files(s3_endpoint, catalog_folder, reference, tiny_onnx):
+    s3 = _s3(s3_endpoint)
+    s3.create_dir("catalog")
+    for path in catalog_folder.rglob("*"):
+        if path.is_file():
+            with s3.open_output_stream(f"catalog/in/{path.relative_to(catalog_folder)}") as upload:
+                upload.write(path.read_bytes())
+    query = f"?endpoint_override={s3_endpoint}&scheme=http&region=us-east-1"
+    result = _sr_scale_ray("-o", f"s3://catalog/out{query}", "--recursive", "--suffix", "_x2", f"s3://catalog/in{query}",
+                           model=tiny_onnx)
+    assert result.exit_code == 1 and "6 written, 0 skipped (output exists), 3 failed" in result.stderr
+    for name, data in _files(reference[0]).items():
+        with s3.open_input_file(f"catalog/out/{name}") as download:
+            assert download.readall() == data, name
+    with s3.open_input_file(f"catalog/out/{MANIFEST_NAME}") as download:
+        manifest = pq.read_table(download).to_pylist()
+    failed = {row["source"]: row["error"] for row in manifest if row["status"] == "failed"}
+    assert sorted(failed) == sorted(f"s3://catalog/in/{name}" for name in BROKEN)
+    assert all(error.startswith(f"{source}: ") for source, error in failed.items())
+    assert {row["output"] for row in manifest if row["status"] == "written"} == {f"s3://catalog/out/{name}" for name in _files(reference[0])}

@@ -60,7 +60,7 @@ def sr_train(*args: str, **popen) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
-def finish(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
+def finish(process: subprocess.Popen, timeout: float = 900) -> tuple[int, str]:
     _, stderr = process.communicate(timeout=timeout)
     return process.returncode, stderr
 
@@ -71,7 +71,7 @@ def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in events.Scalars(tag)]
 
 
-def wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 900) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         assert process.poll() is None, f"sr-train ended early: {process.communicate()[1][-2000:]}"
@@ -194,7 +194,7 @@ def test_torchrun_with_two_cpu_processes_saves_one_checkpoint_set(train_dir, val
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "sr_scale.core.train", *TINY, "--train", str(train_dir), "--val", str(val_dir),
                "--steps", "20", "--set", "val_every=20", "--set", "checkpoint_every=10", "--out", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.toml", "last.pt", "tensorboard"]
     assert len(list((out / "tensorboard").iterdir())) == 1  # rank 1 logs nothing

@@ -57,7 +57,7 @@ def run_job(job: JobOptions, settings: Settings, options: ModelOptions, ray_opti
     batches: list[Iterable[pa.Table]] = [[_skipped_rows(skipped)]]
     if not (job.overwrite or job.retry_failed):
         failed_before = previous_failures(manifest_fs, manifest_path)
-        again = pc.is_in(todo.column("source"), value_set=failed_before.column("source"))
+        again = pc.is_in(todo.column("source"), value_set=failed_before.column("source").combine_chunks())
         batches.append([_carried_rows(todo.filter(again), failed_before)])
         todo = todo.filter(pc.invert(again))
     if todo.num_rows:

@@ -20,7 +20,7 @@ from sr_scale.core.image_io import ImageError
 from sr_scale.imagemagick_wrapper.job import LazyUpscaler, ModelOptions, Settings
 
 from .catalog import Catalog
-from .convert import FAILED, enlarge_and_store, fetch, first_line
+from .convert import FAILED, enlarge_and_store, fetch
 
 FETCH_CPUS = 0.1  # reading a file is waiting on I/O
 ACTOR_CPU_SHARE = 0.9  # of each core an actor's onnxruntime threads use: the rest is for fetching
