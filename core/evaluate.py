@@ -351,7 +351,10 @@ def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir
     if out_dir:
         from .report import Report, ReportConfig
 
-        report = Report(out_dir, ReportConfig(reference=reference, models=list(upscalers), crop=crop, patch=patch, patches=patches, scale=scale))
+        try:
+            report = Report(out_dir, ReportConfig(reference=reference, models=list(upscalers), crop=crop, patch=patch, patches=patches, scale=scale))
+        except OSError as error:
+            raise click.ClickException(f"--out {out_dir}: cannot create it ({error.strerror or error})") from None
     bar = _progress_bar(sum(len(list_images(f)) for f in folders))
     rows: list[ImageScore] = []
     try:
@@ -361,6 +364,8 @@ def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir
                                     on_progress=(lambda note, done: (bar.set_postfix_str(note, refresh=False), bar.update(done))) if bar else None)
     except (EvalError, BaselineError, ImageError, ModelError) as error:
         raise click.ClickException(str(error)) from None
+    except OSError as error:  # the report's folders could not be made
+        raise click.ClickException(f"cannot write the report: {error}") from None
     finally:
         if bar:
             bar.close()
@@ -376,20 +381,21 @@ def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir
     extra = {"model_metadata": {name: describe(u.info) for name, u in upscalers.items()}} | (report.json_extras() if report else {})
     document = results_document(rows, reference, model_names, scale, jpeg_quality, extra, tta)
     try:
-        if out_dir:
+        if report:
             write_json(out_dir / "results.json", document)
             write_csv(out_dir / "images.csv", document["images"])
             write_csv(out_dir / "summary.csv", document["summary_table"])
             text = summary_markdown(document["summary"], reference, model_names)
             atomic_write(out_dir / "summary.md", lambda tmp: tmp.write_text(text))
-            html = report.write(rows, document)
-            click.echo(f"report: {html}")
+            click.echo(f"report: {report.write(document)}")
         if json_path:
             write_json(json_path, document)
         if csv_path:
             write_csv(csv_path, document["images"])
     except ImageError as error:
         raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot write the report: {error}") from None
 
 
 if __name__ == "__main__":

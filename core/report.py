@@ -266,7 +266,7 @@ class Report:
                         save_png(nearest(pixels, 3), self.out / p.files[what])
         return ranked
 
-    def write(self, rows: list[ImageScore], document: dict) -> Path:
+    def write(self, document: dict) -> Path:
         """Write the pictures that needed every image (patches, legends) and report.html."""
         ranked = self._save_patches()
         save_png(colourise(np.tile(np.linspace(0, 1, 256), (12, 1)), ERROR_COLOURS), self.out / "img" / "legend-error.png")

@@ -36,14 +36,18 @@ class CalibrationCrops:
 
         rng = np.random.default_rng(seed)
         paths = sorted([*(TRAIN / "T91").glob("*.png"), *(TRAIN / "BSD200").glob("*.png")])
-        if len(paths) < count:
-            raise FileNotFoundError(f"need {count} training photos under {TRAIN}, found {len(paths)}")
         feeds = []
-        for path in rng.choice(paths, size=count, replace=False):
+        for path in rng.permutation(paths):  # equal crop sizes: histogram calibrators stack them
             lr = bicubic_downscale(crop_to_multiple(read_rgb(path), 2), 2)
-            y, x = (int(rng.integers(0, max(1, n - side))) for n in lr.shape[:2])
+            if min(lr.shape[:2]) < side:
+                continue
+            y, x = (int(rng.integers(0, n - side + 1)) for n in lr.shape[:2])
             crop = lr[y : y + side, x : x + side].astype(np.float32).transpose(2, 0, 1)[None] / 255
             feeds.append({input_name: np.ascontiguousarray(crop)})
+            if len(feeds) == count:
+                break
+        if len(feeds) < count:
+            raise FileNotFoundError(f"need {count} training photos of at least {2 * side} pixels a side under {TRAIN}")
         self._feeds = iter(feeds)
 
     def get_next(self) -> dict[str, np.ndarray] | None:

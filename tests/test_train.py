@@ -256,3 +256,15 @@ def test_config_value_of_the_wrong_type_is_a_one_line_error(train_dir):
 def test_resume_without_a_checkpoint_is_a_one_line_error(train_dir, tmp_path):
     result = run_cli("--train", str(train_dir), "--out", str(tmp_path), "--resume")
     assert error_line(result) == f"Error: --resume: no checkpoint at {tmp_path / 'last.pt'}"
+
+
+def test_a_trained_checkpoint_exports_to_a_model_sr_scale_uses(train_dir, tmp_path, butterfly):
+    pytest.importorskip("onnxruntime")
+    from sr_scale.core.engine import Upscaler
+    from sr_scale.exporter.export import main as export_main
+
+    Trainer(tiny_config(train_dir, tmp_path / "run", steps=3)).run()
+    result = CliRunner().invoke(export_main, [str(tmp_path / "run" / "last.pt"), str(tmp_path / "mine.onnx")])
+    assert result.exit_code == 0, result.output
+    sr = Upscaler(model=tmp_path / "mine.onnx", device="cpu").upscale(butterfly)
+    assert sr.shape == (512, 512, 3) and sr.dtype == np.uint8

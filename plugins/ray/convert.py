@@ -68,10 +68,10 @@ def store(fs: pafs.FileSystem, path: str, data: bytes, name: str) -> None:
     image_io.atomic_write (temporary file + rename); an object store publishes an object only when
     its upload completes, and the bytes are all in memory before the upload starts."""
     try:
-        fs.create_dir(posixpath.dirname(path), recursive=True)  # a no-op on object stores
         if isinstance(fs, pafs.LocalFileSystem):
+            fs.create_dir(posixpath.dirname(path), recursive=True)
             atomic_write(path, lambda tmp: tmp.write_bytes(data))
-        else:
+        else:  # no folders to make: on an object store they would be empty marker objects
             with fs.open_output_stream(path) as out:
                 out.write(data)
     except ImageError:
