@@ -91,7 +91,7 @@ def read_image(source: str | os.PathLike | bytes, name: str | None = None, max_p
                 deep = _is_16bit_colour(im)  # before read_metadata: PNG's getexif() decodes the pixels
                 metadata = read_metadata(im)
                 pixels = _decode(im, source, deep)
-                fmt = im.format
+                fmt = "JPEG" if im.format == "MPO" else im.format
                 if im.mode == "CMYK":
                     # The input's CMYK profile does not describe the RGB pixels now held.
                     metadata = replace(metadata, icc=None)
@@ -158,7 +158,8 @@ def _check_header(im: Image.Image, name: str, max_pixels: int) -> None:
         raise ImageError(f"{name}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
                          f"limit of {max_pixels / 1e6:.0f} (raise it with --max-pixels)")
     frames = getattr(im, "n_frames", 1)
-    if frames > 1:
+    # A camera's MPO is a JPEG whose extra frames are previews or depth maps: the first is the photo.
+    if frames > 1 and im.format != "MPO":
         what = "pages" if im.format == "TIFF" else "frames"
         raise ImageError(f"{name}: has {frames} {what}; only single images are enlarged "
                          f"(split it first, e.g. convert {name} frame_%03d.png)")

@@ -75,6 +75,14 @@ def test_animated_gif_is_refused_not_silently_cut_to_one_frame(photo):
         read_image(buffer.getvalue(), name="anim.gif")
 
 
+def test_camera_mpo_jpeg_reads_as_its_first_picture(photo):
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, "MPO", save_all=True, append_images=[Image.fromarray(photo[:20, :20].copy())])
+    assert Image.open(io.BytesIO(buffer.getvalue())).n_frames == 2
+    picture = read_image(buffer.getvalue())
+    assert picture.pixels.shape == photo.shape and picture.source_format == "JPEG"
+
+
 def test_palette_transparency_becomes_alpha(photo):
     image = Image.fromarray(photo).quantize(16)
     buffer = io.BytesIO()
