@@ -409,7 +409,7 @@ def render_page(config: ReportConfig, document: dict, entries: list[ImageEntry],
         f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>sr-eval report</title><style>{STYLE}</style></head><body>",
         "<h1>sr-eval report</h1>",
         f"<p>x{protocol['scale']}; LR: {e(protocol['lr'])}; Y-PSNR and SSIM on Y ({e(protocol['y'])}) with {protocol['shave']} pixels shaved; "
-        f"models: {e(', '.join(config.models))}{' (8-view self-ensemble)' if document.get('tta') else ''}; compared with <b>{e(config.reference)}</b>. Data: results.json, images.csv, summary.csv.</p>",
+        f"models: {e(', '.join(config.models))}{' (8-view self-ensemble)' if document.get('tta') else ''}; compared with <b>{e(config.reference)}</b>. Data: results.json, images.csv, summary.csv, summary.md.</p>",
         "<h2>Scores (mean per set)</h2>", summary_table(config, document["summary"]),
     ]
     for model in config.models:

@@ -4,9 +4,10 @@
 
 Convolutions get int8 per-channel weights and uint8 activations, calibrated (MinMax) on LR crops
 of the training photos (T91, BSD200; never the evaluation sets), so this is a development tool
-like sr-train: it needs ../shared/data. The tail of the network (the residual Add onto the
-nearest-neighbour enlargement and the pixel shuffle) stays float: quantising the output itself
-would cost a third of a uint8 level everywhere.
+like sr-train: it needs ../shared/data. Only the residual dense blocks are quantised (~90% of the
+multiply-adds); the shallow feature extraction, global feature fusion, global residual, upsampler
+and output stay float. Measured on a trained x2 (Set5 37.00 dB): quantising everything lost
+0.115 dB, keeping only the output path float 0.115 dB, this split 0.042 dB.
 
 On CPUs with int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, ARM dotprod) onnxruntime runs
 the quantised convolutions several times faster than float32. Whether it may replace the float32
@@ -24,7 +25,8 @@ import numpy as np
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 TRAIN = SHARED / "data" / "train"
-KEEP_FLOAT_OPS = ("Add", "DepthToSpace", "Reshape", "Tile")  # the output path: see the module docstring
+# Nodes kept float (see the module docstring), by the module names export.py's graph carries.
+FLOAT_MODULES = ("/sfe1/", "/sfe2/")  # plus every node from the global feature fusion on
 
 
 class CalibrationCrops:
@@ -54,13 +56,15 @@ class CalibrationCrops:
         return next(self._feeds, None)
 
 
-def tail_nodes(model_file: Path) -> list[str]:
-    """Names of the nodes kept in float: the ops of KEEP_FLOAT_OPS after the last Conv."""
+def float_nodes(model_file: Path) -> list[str]:
+    """Names of the nodes left in float: shallow feature extraction and everything from global fusion on."""
     import onnx
 
-    nodes = list(onnx.load(str(model_file)).graph.node)
-    last_conv = max(i for i, n in enumerate(nodes) if n.op_type == "Conv")
-    return [n.name for n in nodes[last_conv:] if n.op_type in KEEP_FLOAT_OPS]
+    names = [n.name for n in onnx.load(str(model_file)).graph.node]
+    fusion = next((i for i, name in enumerate(names) if name.startswith("/global_fusion")), None)
+    if fusion is None:
+        raise ValueError(f"{model_file}: no /global_fusion nodes; not an RDN exported by sr-export")
+    return [name for name in names[:fusion] if name.startswith(FLOAT_MODULES)] + names[fusion:]
 
 
 def convert(source: str | Path, target: str | Path, calibration_count: int = 64) -> None:
@@ -78,7 +82,7 @@ def convert(source: str | Path, target: str | Path, calibration_count: int = 64)
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(quantised), CalibrationCrops(input_name, calibration_count),
                         quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        per_channel=True, calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=tail_nodes(prepared))
+                        per_channel=True, calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=float_nodes(prepared))
         model = onnx.load(str(quantised))
         model.ir_version = min(model.ir_version, 8)  # as export.py: loadable by older onnxruntime
         del model.metadata_props[:]
