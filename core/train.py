@@ -358,6 +358,8 @@ def benchmark(config: TrainConfig, steps: int, names: list[str], rounds: int = 3
     measure on a busy machine. When images are decoded on demand (cache_mb), the first variant
     also runs without the background prefetch, and the data side is timed on its own.
     """
+    if config.threads:
+        torch.set_num_threads(config.threads)
     sampler = PatchSampler(config, variant(config.arch).scale)
     cached = sum(img.pixels is not None for img in sampler.images)
     click.echo(f"{config.arch}, batch {config.batch_size} x {config.patch_size} px, {torch.get_num_threads()} threads, "
