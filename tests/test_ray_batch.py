@@ -7,21 +7,24 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from sr_scale.imagemagick_wrapper.batch import collect
-from sr_scale.imagemagick_wrapper.cli import main as sr_scale_main
-from sr_scale.ray_batch import job as ray_job
-from sr_scale.ray_batch.catalog import list_catalog
-from sr_scale.ray_batch.cli import main as sr_scale_ray_main
-from sr_scale.ray_batch.manifest import MANIFEST_NAME
-from sr_scale.ray_batch.pipeline import FETCH_CPUS, plan_actors
+# The job is the optional `ray` extra (pip install -e ".[ray]"); without it there is nothing to test.
+pytest.importorskip("ray.data", reason="sr-scale-ray needs the ray extra: pip install -e '.[ray]'")
+import pyarrow.fs as pafs  # noqa: E402  (after the check: pyarrow comes with the extra)
+import pyarrow.parquet as pq  # noqa: E402
 
-from conftest import DATA
+from sr_scale.imagemagick_wrapper.batch import collect  # noqa: E402
+from sr_scale.imagemagick_wrapper.cli import main as sr_scale_main  # noqa: E402
+from sr_scale.ray_batch import job as ray_job  # noqa: E402
+from sr_scale.ray_batch.catalog import list_catalog  # noqa: E402
+from sr_scale.ray_batch.cli import main as sr_scale_ray_main  # noqa: E402
+from sr_scale.ray_batch.manifest import MANIFEST_NAME  # noqa: E402
+from sr_scale.ray_batch.pipeline import FETCH_CPUS, plan_actors  # noqa: E402
+
+from conftest import DATA  # noqa: E402
 
 PRODUCTS = DATA / "train" / "products"
 SET14 = DATA / "eval" / "Set14"

@@ -268,3 +268,13 @@ def test_a_trained_checkpoint_exports_to_a_model_sr_scale_uses(train_dir, tmp_pa
     assert result.exit_code == 0, result.output
     sr = Upscaler(model=tmp_path / "mine.onnx", device="cpu").upscale(butterfly)
     assert sr.shape == (512, 512, 3) and sr.dtype == np.uint8
+
+
+def test_benchmark_prints_patches_per_second_of_each_variant_and_writes_nothing(train_dir, tmp_path):
+    result = run_cli("--train", str(train_dir), "--out", str(tmp_path / "run"), "--benchmark", "2",
+                     "--variant", "fp32", "--variant", "bf16 + channels_last")
+    assert result.exit_code == 0, result.output
+    rates = [line for line in result.output.splitlines() if "patches/CPU-s" in line]
+    assert [line.split("  ")[0] for line in rates] == ["fp32", "bf16 + channels_last"]
+    assert "decode one image (on demand)" in result.output
+    assert not (tmp_path / "run").exists()
