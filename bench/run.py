@@ -18,7 +18,7 @@ import platform
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -225,9 +225,12 @@ def machine() -> dict:
 @click.option("--only", "only", multiple=True, type=click.Choice(SECTIONS), help="Run only these sections (repeatable).")
 @click.option("--model", default="x2", show_default=True, help="Embedded model name or .onnx path.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default="bench/results.json", show_default=True)
-def main(quick: bool, only: tuple[str, ...], model: str, json_path: str) -> None:
-    """Run the benchmark suite, print its tables and save the results as JSON."""
+@click.option("--batch-files", type=click.IntRange(min=1), default=None, help="Product JPEGs in the batch section [default: 200].")
+def main(quick: bool, only: tuple[str, ...], model: str, json_path: str, batch_files: int | None) -> None:
+    """Run the benchmark suite, print its tables and save the results as JSON (after every section)."""
     plan = QUICK if quick else FULL
+    if batch_files:
+        plan = replace(plan, batch_files=batch_files)
     sections = only or SECTIONS
     results: dict = {"machine": machine(), "plan": asdict(plan), "quick": quick}
     click.echo(f"{results['machine']['date']}  {results['machine']['cpu']}  {results['machine']['cores']} cores  "
@@ -235,14 +238,19 @@ def main(quick: bool, only: tuple[str, ...], model: str, json_path: str) -> None
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sr-bench-") as scratch_name:
         scratch = Path(scratch_name)
+        save = lambda: Path(json_path).write_text(json.dumps(results, indent=1))  # noqa: E731  a killed run keeps what it measured
         if "gemm" in sections:
             results["gemm"] = bench_gemm(plan)
+            save()
         if "speed" in sections:
             results["speed"] = bench_speed(plan, model)
+            save()
         if "tiling" in sections:
             results["tiling"] = bench_tiling(plan, model)
+            save()
         if "memory" in sections:
             results["memory"] = bench_memory(plan, model, scratch)
+            save()
             if "speed" in results:  # the largest speed size is the memory run's (one run, fresh process)
                 from sr_scale.core.engine import Upscaler, model_path
 
@@ -255,6 +263,7 @@ def main(quick: bool, only: tuple[str, ...], model: str, json_path: str) -> None
             show_speed(results["speed"], results.get("gemm"))
         if "peers" in sections:
             results["peers"] = bench_peers(plan, scratch)
+            save()
         if "batch" in sections:
             results["batch"] = bench_batch(plan, scratch)
     results["seconds"] = time.perf_counter() - started

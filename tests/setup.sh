@@ -18,7 +18,7 @@ test -x "$venv/bin/python" || python3 -m venv "$venv"
 pip="$venv/bin/python -m pip install --quiet --disable-pip-version-check"
 # The CPU wheel of torch; an unpinned torch would pull a multi-GB CUDA build.
 $pip torch==2.13.0
-$pip -e ".[cpu,train,dev]"
+$pip -e ".[cpu,train,dev,ray]"
 if [ -x tests/gimp3/make-root.sh ]; then
   bash tests/gimp3/make-root.sh
 fi

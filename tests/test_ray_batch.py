@@ -107,6 +107,7 @@ def first_run(local_ray, catalog_folder, tiny_onnx, tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow  # starts Ray and its actors
 def test_every_good_image_is_written_byte_for_byte_as_sr_scale_writes_it(first_run, reference):
     out, _ = first_run
     expected = _files(reference[0])
@@ -114,6 +115,7 @@ def test_every_good_image_is_written_byte_for_byte_as_sr_scale_writes_it(first_r
     assert _files(out) == expected
 
 
+@pytest.mark.slow  # starts Ray and its actors
 def test_every_broken_image_is_in_the_manifest_with_sr_scale_s_error(first_run, reference, catalog_folder):
     out, result = first_run
     manifest = pq.read_table(out / MANIFEST_NAME).to_pylist()
@@ -127,6 +129,7 @@ def test_every_broken_image_is_in_the_manifest_with_sr_scale_s_error(first_run, 
     assert result.exit_code == 1 and "6 written, 0 skipped (output exists), 3 failed" in result.stderr
 
 
+@pytest.mark.slow  # starts Ray and its actors
 def test_a_second_run_does_no_work(first_run, catalog_folder, tiny_onnx, monkeypatch):
     out, _ = first_run
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != MANIFEST_NAME}
@@ -142,6 +145,7 @@ def test_a_second_run_does_no_work(first_run, catalog_folder, tiny_onnx, monkeyp
     assert statuses == ["failed"] * 3 + ["skipped"] * 6
 
 
+@pytest.mark.slow  # starts Ray and its actors
 def test_a_restarted_job_enlarges_only_what_is_missing(first_run, local_ray, catalog_folder, tiny_onnx, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(first_run[0], out)
@@ -215,6 +219,7 @@ def _s3(endpoint: str) -> pafs.S3FileSystem:
                              access_key="sr-scale-test", secret_key="sr-scale-test")
 
 
+@pytest.mark.slow  # starts Ray and its actors
 def test_an_s3_catalog_is_enlarged_into_s3_as_sr_scale_enlarges_local_files(s3_endpoint, catalog_folder, reference, tiny_onnx):
     s3 = _s3(s3_endpoint)
     s3.create_dir("catalog")
