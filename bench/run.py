@@ -1,8 +1,9 @@
 """The whole benchmark suite in one command: prints a table per section and saves everything as JSON.
 
-    python -m bench.run                    # full suite, ~10 minutes on 2 cores
+    python -m bench.run                    # full suite: ~25 min on the loaded 2-core VM (8000x8000: 7 min, 200-file batch: ~10)
     python -m bench.run --quick            # tiny sizes: checks that every section runs (numbers meaningless)
-    python -m bench.run --only speed --only tiling
+    python -m bench.run --only speed --only tiling --only peers     # the quick sections, ~5 min
+    python -m bench.run --only batch --batch-files 30
 
 Run it from the checkout's root with the dev venv (needs onnx, from the `train` extra, to count
 multiply-adds). Sections: gemm (machine peak), speed (engine MP/s and GFLOP/s), tiling (tile size
