@@ -53,7 +53,7 @@ def main() -> None:
         folder = Path(work) / "in"
         files = make_products(folder, args.count, args.side)
         runs = [
-            (f"sr-scale --jobs 1 --threads 0", lambda out: time_sr_scale(files, out, jobs=1, threads=0)),
+            ("sr-scale --jobs 1 --threads 0", lambda out: time_sr_scale(files, out, jobs=1, threads=0)),
             (f"sr-scale --jobs {args.cpus} --threads 1", lambda out: time_sr_scale(files, out, jobs=args.cpus, threads=1)),
             (f"sr-scale-ray --num-cpus {args.cpus} (default: {args.cpus} actors x 1 thread)",
              lambda out: time_sr_scale_ray(folder, out, args.cpus)),

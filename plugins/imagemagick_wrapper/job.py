@@ -122,11 +122,25 @@ def run(source: Endpoint, output: Endpoint, settings: Settings, upscaler: LazyUp
     data = sys.stdin.buffer.read() if source.path is None else source.path
     picture = read_image(data, name=source.name, max_pixels=settings.max_pixels)
     fmt = output_format_for(output, picture.source_format)
+    result, quality = process(picture, source.name, settings, upscaler)
+    if output.path is None:
+        sys.stdout.buffer.write(encoded_bytes(result, fmt, quality, name="-"))
+        sys.stdout.buffer.flush()
+    else:
+        write_image(result, output.path, fmt, quality)
+
+
+def process(picture: Picture, name: str, settings: Settings, upscaler: LazyUpscaler) -> tuple[Picture, int]:
+    """The work on one decoded image: enlargement, pass-through options, -strip.
+
+    Returns the result and the quality to encode it with (-quality, else the input JPEG's, else 92).
+    Used by sr-scale and by the Ray job, so both write the same files.
+    """
     quality = settings.quality or picture.metadata.jpeg_quality or DEFAULT_QUALITY
     try:
         result = enlarge_picture(picture, settings, upscaler)
     except MemoryError:
-        raise ImageError(f"{source.name}: not enough memory to enlarge {picture.width}x{picture.height} "
+        raise ImageError(f"{name}: not enough memory to enlarge {picture.width}x{picture.height} "
                          "(try a smaller --tile, or --max-pixels to refuse such inputs)") from None
     if settings.operations:
         from .passthrough import apply
@@ -134,11 +148,7 @@ def run(source: Endpoint, output: Endpoint, settings: Settings, upscaler: LazyUp
         result = apply(result, settings.operations, settings.imagemagick)
     if settings.strip:
         result = replace(result, metadata=stripped(result.metadata))
-    if output.path is None:
-        sys.stdout.buffer.write(encoded_bytes(result, fmt, quality, name="-"))
-        sys.stdout.buffer.flush()
-    else:
-        write_image(result, output.path, fmt, quality)
+    return result, quality
 
 
 def enlarge_picture(picture: Picture, settings: Settings, upscaler: LazyUpscaler) -> Picture:

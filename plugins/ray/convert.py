@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import posixpath
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pyarrow.fs as pafs
 
 from sr_scale.core.engine import ModelError
 from sr_scale.core.image_io import ImageError, atomic_write, encoded_bytes, read_image
-from sr_scale.core.metadata import stripped
-from sr_scale.imagemagick_wrapper.job import DEFAULT_QUALITY, Endpoint, LazyUpscaler, Settings, enlarge_picture, output_format_for
+from sr_scale.imagemagick_wrapper.job import Endpoint, LazyUpscaler, Settings, output_format_for, process
 
 WRITTEN, SKIPPED, FAILED = "written", "skipped", "failed"
 
@@ -47,19 +46,12 @@ def fetch(fs: pafs.FileSystem, path: str, name: str) -> bytes:
 def enlarge_bytes(data: bytes, source: str, target: str, settings: Settings, upscaler: LazyUpscaler) -> bytes:
     """The encoded output for an encoded input, as `sr-scale SOURCE TARGET` would write it.
 
-    The same steps as sr_scale.imagemagick_wrapper.job.run, minus its local-file I/O (which this
-    job replaces by pyarrow filesystems) and ImageMagick pass-through options (not offered here).
+    sr-scale's own `process` between decode and encode; only the file I/O differs (pyarrow
+    filesystems here). ImageMagick pass-through options are not offered by this job.
     """
     fmt = output_format_for(Endpoint(target, None), None)  # an unknown extension fails before the work
     picture = read_image(data, name=source, max_pixels=settings.max_pixels)
-    quality = settings.quality or picture.metadata.jpeg_quality or DEFAULT_QUALITY
-    try:
-        result = enlarge_picture(picture, settings, upscaler)
-    except MemoryError:
-        raise ImageError(f"{source}: not enough memory to enlarge {picture.width}x{picture.height} "
-                         "(try a smaller --tile, or --max-pixels to refuse such inputs)") from None
-    if settings.strip:
-        result = replace(result, metadata=stripped(result.metadata))
+    result, quality = process(picture, source, settings, upscaler)
     return encoded_bytes(result, fmt, quality, name=target)
 
 
