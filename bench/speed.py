@@ -1,6 +1,6 @@
 """Speed of the engine: output megapixels per second for square inputs of several sizes.
 
-    python bench/speed.py --model x2 --sizes 256 500 1024 --repeat 3
+    python -m bench.speed --model x2 --sizes 256 --sizes 500 --sizes 1024 --repeat 3
 
 Prints a table and, with --json, saves it. Model loading is excluded; the median of --repeat
 runs after one warm-up is reported. Inputs are real photos (Set14 crops, tiled to size) when
@@ -9,13 +9,13 @@ runs after one warm-up is reported. Inputs are real photos (Set14 crops, tiled t
 from __future__ import annotations
 
 import json
-import statistics
-import time
 from pathlib import Path
 
 import click
 import numpy as np
 from PIL import Image
+
+from bench.workload import median_seconds
 
 SHARED_PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval" / "Set14" / "baboon.png"
 
@@ -26,16 +26,6 @@ def test_image(size: int) -> np.ndarray:
         reps = (-(-size // photo.shape[0]), -(-size // photo.shape[1]), 1)
         return np.ascontiguousarray(np.tile(photo, reps)[:size, :size])
     return np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
-
-
-def time_upscale(upscaler, image: np.ndarray, repeat: int) -> float:
-    upscaler.upscale(image)  # warm-up: allocations, onnxruntime's first-run planning
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        upscaler.upscale(image)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 @click.command()
@@ -52,7 +42,8 @@ def main(model: str, sizes: list[int], repeat: int, threads: int, tile: int | No
     rows = []
     click.echo(f"{'input':>11} {'output':>11} {'seconds':>8} {'out MP/s':>9}")
     for size in sizes:
-        seconds = time_upscale(upscaler, test_image(size), repeat)
+        image = test_image(size)
+        seconds = median_seconds(lambda: upscaler.upscale(image), repeat)
         out_mp = (size * upscaler.scale) ** 2 / 1e6
         rows.append({"input": size, "output": size * upscaler.scale, "seconds": seconds, "output_mp_per_s": out_mp / seconds})
         click.echo(f"{size:>5}x{size:<5} {size * 2:>5}x{size * 2:<5} {seconds:8.3f} {out_mp / seconds:9.2f}")

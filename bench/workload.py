@@ -67,18 +67,8 @@ def tiled_macs(model_path: str | Path, height: int, width: int, tile: int, overl
     return total
 
 
-def best_seconds(run, repeat: int) -> float:
-    """Fastest of `repeat` timed calls after one warm-up (a peak, so the minimum, not the median)."""
-    run()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
-def median_seconds(run, repeat: int, warmup: int = 1) -> float:
+def timed_runs(run, repeat: int, warmup: int = 1) -> list[float]:
+    """Seconds of `repeat` calls of run(), after `warmup` untimed ones."""
     for _ in range(warmup):
         run()
     times = []
@@ -86,7 +76,16 @@ def median_seconds(run, repeat: int, warmup: int = 1) -> float:
         started = time.perf_counter()
         run()
         times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return times
+
+
+def best_seconds(run, repeat: int) -> float:
+    """Fastest of `repeat` timed calls after one warm-up (a peak, so the minimum, not the median)."""
+    return min(timed_runs(run, repeat))
+
+
+def median_seconds(run, repeat: int, warmup: int = 1) -> float:
+    return statistics.median(timed_runs(run, repeat, warmup))
 
 
 def numpy_gemm_gflops(n: int = 2048, repeat: int = 5) -> float:
