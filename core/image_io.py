@@ -97,12 +97,8 @@ def read_image(source: str | os.PathLike | bytes, name: str | None = None, max_p
                     metadata = replace(metadata, icc=None)
     except ImageError:
         raise
-    except FileNotFoundError:
-        raise ImageError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise ImageError(f"{name}: is a folder") from None
-    except PermissionError:
-        raise ImageError(f"{name}: permission denied") from None
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        raise access_error(name, error) from None
     except UnidentifiedImageError:
         if _looks_like_tiff(source):  # e.g. 16-bit grey+alpha, which Pillow cannot open
             return _read_tiff_with_tifffile(source, name, max_pixels)
@@ -383,6 +379,12 @@ def write_image(picture: Picture, path: str | os.PathLike, fmt: str | None = Non
 
 # ---------------------------------------------------------------------------------------------
 # Atomic writes, and the plain uint8 RGB helpers the evaluation uses
+
+
+def access_error(name: str, error: OSError) -> ImageError:
+    """The one-line message for a file that cannot be opened (missing, a folder, no permission)."""
+    reason = {FileNotFoundError: "no such file", IsADirectoryError: "is a folder", PermissionError: "permission denied"}
+    return ImageError(f"{name}: {reason.get(type(error), error.strerror or error)}")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:

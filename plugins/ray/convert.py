@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pyarrow.fs as pafs
 
 from sr_scale.core.engine import ModelError
-from sr_scale.core.image_io import ImageError, atomic_write, encoded_bytes, read_image
+from sr_scale.core.image_io import ImageError, access_error, atomic_write, encoded_bytes, read_image
 from sr_scale.imagemagick_wrapper.job import Endpoint, LazyUpscaler, Settings, output_format_for, process
 
 WRITTEN, SKIPPED, FAILED = "written", "skipped", "failed"
@@ -33,12 +33,8 @@ def fetch(fs: pafs.FileSystem, path: str, name: str) -> bytes:
     try:
         with fs.open_input_file(path) as file:
             return file.readall()
-    except FileNotFoundError:
-        raise ImageError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise ImageError(f"{name}: is a folder") from None
-    except PermissionError:
-        raise ImageError(f"{name}: permission denied") from None
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        raise access_error(name, error) from None
     except OSError as error:  # an object store's own errors (network, access) arrive as plain OSError
         raise ImageError(f"{name}: cannot read ({first_line(error)})") from None
 
