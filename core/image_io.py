@@ -2,8 +2,9 @@
 
 Decoded pixels are an (H, W, C) uint8 or uint16 array, stored upright (EXIF orientation applied):
 C = 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA (alpha not premultiplied). Pillow does the work, except
-for 16-bit colour, which Pillow reduces to 8 bits: pypng reads and writes 16-bit colour PNG and
-tifffile 16-bit colour TIFF. The image size is checked from the header before anything is decoded.
+for 16-bit colour, which Pillow reduces to 8 bits (pypng reads 16-bit colour PNG, tifffile reads and
+writes 16-bit colour TIFF), and for writing PNG, which png_writer streams from the array without a
+full-size copy. The image size is checked from the header before anything is decoded.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import BinaryIO, Callable
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import png_writer
 from .metadata import Metadata, read_metadata, save_options
 
 # Output format by file extension; anything else is refused before any work is done.
@@ -253,8 +255,8 @@ def encode(picture: Picture, fmt: str, out: BinaryIO, quality: int = 92) -> None
     """
     pixels, meta = picture.pixels, picture.metadata
     deep = pixels.dtype == np.uint16
-    if fmt == "PNG" and deep and pixels.shape[2] != 1:
-        out.write(_png16_bytes(pixels, meta))
+    if fmt == "PNG":  # streamed from the array by strips: no full-size copy (big outputs)
+        png_writer.write_png(pixels, out, _png_metadata_chunks(meta))
         return
     if fmt == "TIFF" and deep and pixels.shape[2] != 1:
         _write_tiff16(pixels, meta, out)
@@ -314,31 +316,19 @@ def _to_gif_palette(image: Image.Image) -> Image.Image:
     return out
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def _png16_bytes(pixels: np.ndarray, meta: Metadata) -> bytes:
-    """16-bit grey+alpha/RGB/RGBA PNG via pypng, with ICC, EXIF, XMP and pHYs chunks added after IHDR."""
-    import png
-
-    height, width, planes = pixels.shape
-    writer = png.Writer(width, height, greyscale=planes in (1, 2), alpha=planes in (2, 4), bitdepth=16, compression=6)
-    buffer = io.BytesIO()
-    writer.write_array(buffer, pixels.reshape(-1).astype(np.uint16))
-    data = buffer.getvalue()
-    extra = b""
+def _png_metadata_chunks(meta: Metadata) -> bytes:
+    """ICC profile, resolution, EXIF and XMP as PNG chunks (placed after IHDR)."""
+    chunks = b""
     if meta.icc:
-        extra += _png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(meta.icc))
+        chunks += png_writer.chunk(b"iCCP", b"icc\0\0" + zlib.compress(meta.icc))
     if meta.dpi:
         per_metre = [round(d / 0.0254) for d in meta.dpi]
-        extra += _png_chunk(b"pHYs", struct.pack(">IIB", per_metre[0], per_metre[1], 1))
+        chunks += png_writer.chunk(b"pHYs", struct.pack(">IIB", per_metre[0], per_metre[1], 1))
     if meta.exif:
-        extra += _png_chunk(b"eXIf", meta.exif[6:] if meta.exif.startswith(b"Exif\0\0") else meta.exif)
+        chunks += png_writer.chunk(b"eXIf", meta.exif[6:] if meta.exif.startswith(b"Exif\0\0") else meta.exif)
     if meta.xmp:
-        extra += _png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + meta.xmp)
-    ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
-    return data[:ihdr_end] + extra + data[ihdr_end:]
+        chunks += png_writer.chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + meta.xmp)
+    return chunks
 
 
 def _write_tiff16(pixels: np.ndarray, meta: Metadata, out: BinaryIO) -> None:
@@ -363,18 +353,30 @@ def _write_tiff16(pixels: np.ndarray, meta: Metadata, out: BinaryIO) -> None:
 def encoded_bytes(picture: Picture, fmt: str, quality: int = 92, name: str = "-") -> bytes:
     """The encoded file in memory; ImageError naming `name` if the encoder refuses."""
     buffer = io.BytesIO()
-    try:
-        encode(picture, fmt, buffer, quality)
-    except (OSError, ValueError, RuntimeError, KeyError) as error:  # Pillow/libtiff encoder failures
-        raise ImageError(f"{name}: cannot encode as {fmt} ({_first_line(error)})") from None
+    _encode_or_fail(picture, fmt, buffer, quality, name)
     return buffer.getvalue()
+
+
+def _encode_or_fail(picture: Picture, fmt: str, out: BinaryIO, quality: int, name: str) -> None:
+    try:
+        encode(picture, fmt, out, quality)
+    except (ValueError, RuntimeError, KeyError) as error:  # Pillow/libtiff encoder failures
+        raise ImageError(f"{name}: cannot encode as {fmt} ({_first_line(error)})") from None
+    except OSError as error:
+        if error.errno is not None:  # the disk (full, gone): atomic_write reports it
+            raise
+        raise ImageError(f"{name}: cannot encode as {fmt} ({_first_line(error)})") from None
 
 
 def write_image(picture: Picture, path: str | os.PathLike, fmt: str | None = None, quality: int = 92) -> None:
     """Encode to `path` atomically; the format comes from `fmt` or else the extension."""
     fmt = fmt or output_format(path)
-    data = encoded_bytes(picture, fmt, quality, name=str(path))
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as out:  # straight to the file: the encoded image is never held in memory
+            _encode_or_fail(picture, fmt, out, quality, str(path))
+
+    atomic_write(path, write)
 
 
 # ---------------------------------------------------------------------------------------------
