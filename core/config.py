@@ -57,6 +57,7 @@ class TrainConfig:
     val_every: int = 1000
     checkpoint_every: int = 250
     val_images_logged: int = 2
+    val_jpeg_quality: int = 0  # validate on LR saved as JPEG at this quality (0 = clean LR)
     # Speed.
     threads: int = 0  # 0 = torch's default
     # Mixed precision: bfloat16 autocast on CPU; on CUDA bfloat16 where the GPU has it,
@@ -97,6 +98,8 @@ class TrainConfig:
             raise ValueError(f"0 < lr_min <= lr is required, not lr={self.lr}, lr_min={self.lr_min}")
         if self.val_every < 1 or self.checkpoint_every < 1 or self.warmup_steps < 0:
             raise ValueError("val_every >= 1, checkpoint_every >= 1 and warmup_steps >= 0 are required")
+        if not 0 <= self.val_jpeg_quality <= 100:
+            raise ValueError(f"val_jpeg_quality must lie in [0, 100] (0 = clean LR), not {self.val_jpeg_quality}")
         if self.cache_mb < 0 or self.threads < 0:
             raise ValueError("cache_mb and threads must be >= 0")
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from . import config as config_module
 from .config import TrainConfig
 from .data import PatchSampler, load_val_images
-from .degradations import bicubic_downscale, crop_to_multiple
+from .degradations import bicubic_downscale, crop_to_multiple, jpeg
 from .metrics import rgb_psnr, y_psnr, y_ssim
 from .model import RDN, RDNConfig, count_parameters, variant
 
@@ -37,7 +37,7 @@ log = logging.getLogger("sr-train")
 
 # Settings that may differ between a checkpoint and the config that resumes it without
 # changing what the model sees; any other difference is reported when resuming.
-RESUME_NEUTRAL_KEYS = {"out_dir", "val", "val_every", "checkpoint_every", "val_images_logged", "threads", "cache_mb", "compile"}
+RESUME_NEUTRAL_KEYS = {"out_dir", "val", "val_every", "checkpoint_every", "val_images_logged", "val_jpeg_quality", "threads", "cache_mb", "compile"}
 
 
 # ---------------------------------------------------------------- tensors <-> images
@@ -92,11 +92,13 @@ def load_model(path: str | Path) -> RDN:
 
 # ---------------------------------------------------------------- validation
 @torch.no_grad()
-def validate(model: RDN, images: list[tuple[str, np.ndarray]], loss_name: str = "mse") -> dict:
+def validate(model: RDN, images: list[tuple[str, np.ndarray]], loss_name: str = "mse", jpeg_quality: int = 0) -> dict:
     """Whole-image validation, standard protocol: Y-PSNR / SSIM shaved by the scale, RGB PSNR.
 
     "loss" is the training loss function (l1 or mse) on [0, 1] values, so that the training and
-    validation loss curves are comparable.
+    validation loss curves are comparable. jpeg_quality (1-100; 0 = clean) saves the LR images as
+    JPEG first, as `sr-eval --jpeg` does, so that an artefact-cancelling model keeps its best
+    checkpoint by what it is for.
     """
     scale = model.config.scale
     loss_fn = F.l1_loss if loss_name == "l1" else F.mse_loss
@@ -106,6 +108,8 @@ def validate(model: RDN, images: list[tuple[str, np.ndarray]], loss_name: str = 
     for name, hr in images:
         hr = crop_to_multiple(hr, scale)
         lr = bicubic_downscale(hr, scale)
+        if jpeg_quality:
+            lr = jpeg(lr, jpeg_quality)
         sr_tensor = model(to_tensor(lr[None]).to(device)).float().cpu()
         sr = to_uint8_image(sr_tensor)
         loss = loss_fn(sr_tensor.clamp(0, 1), to_tensor(hr[None])).item()
@@ -244,7 +248,7 @@ class Trainer:
         return loss.item(), batch_psnr(sr, hr_t)
 
     def _validate_and_log(self) -> dict:
-        metrics = validate(self.model, self.val_images, self.c.loss)
+        metrics = validate(self.model, self.val_images, self.c.loss, self.c.val_jpeg_quality)
         samples = metrics.pop("samples")
         w = self.writer
         w.add_scalar("val/loss", metrics["loss"], self.step)

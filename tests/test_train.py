@@ -98,6 +98,18 @@ def test_a_tiny_run_lowers_the_validation_loss_and_logs_the_four_curves(train_di
     assert len(events.Scalars("train/loss")) == 120
 
 
+def test_validation_on_jpeg_lr_feeds_the_model_what_sr_eval_jpeg_does(train_dir, val_dir, tmp_path):
+    from sr_scale.core.degradations import bicubic_downscale, crop_to_multiple, jpeg
+
+    trainer = Trainer(tiny_config(train_dir, tmp_path / "run", val=str(val_dir)))
+    clean = validate(trainer.model, trainer.val_images)
+    compressed = validate(trainer.model, trainer.val_images, jpeg_quality=30)
+    name, hr = trainer.val_images[0]
+    lr = jpeg(bicubic_downscale(crop_to_multiple(hr, 2), 2), 30)
+    assert (compressed["samples"][0][1] == lr).all() and not (clean["samples"][0][1] == lr).all()
+    assert compressed["psnr"] != clean["psnr"]
+
+
 def test_run_writes_its_resolved_config_next_to_the_checkpoints(train_dir, tmp_path):
     from sr_scale.core import config as config_module
 
