@@ -24,6 +24,12 @@ EMBEDDED_MODELS: dict[str, str] = {
 DEFAULT_MODEL = "x2"
 DEFAULT_TILE = 192  # LR pixels per tile side: small enough for the caches, large enough to amortise overlap
 DEVICES = ("auto", "cpu", "cuda")
+# "auto": a model's int8 copy (x2.onnx -> x2.int8.onnx beside it, made by sr_scale.exporter.int8)
+# on CPUs with int8 dot-product instructions, else the float32 file.
+PRECISIONS = ("auto", "float32", "int8")
+# /proc/cpuinfo flags of int8 dot products: x86 VNNI (AVX-512 or AVX), AMX, ARM dotprod. Without
+# them onnxruntime's u8s8 kernels are barely faster and can saturate, so "auto" stays float32.
+INT8_DOT_PRODUCT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp"})
 
 
 class ModelError(Exception):
@@ -52,6 +58,36 @@ def model_path(model: str | os.PathLike) -> Path:
     return path
 
 
+def int8_copy(path: Path) -> Path | None:
+    """The int8 copy kept beside a float32 model file (x2.onnx -> x2.int8.onnx), if there is one."""
+    copy = path.with_suffix(".int8.onnx")
+    return copy if copy.is_file() and copy != path else None
+
+
+def cpu_has_int8_dot_product(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True on CPUs whose flags list int8 dot-product instructions (Linux; False where unknown)."""
+    try:
+        return bool(INT8_DOT_PRODUCT_FLAGS & set(Path(cpuinfo).read_text().split()))
+    except OSError:
+        return False
+
+
+def choose_model_file(model: str | os.PathLike, precision: str, on_cpu: bool) -> Path:
+    """The file to run for `model` at `precision` ("auto", "float32" or "int8") on this device."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    path = model_path(model)
+    if precision == "float32":
+        return path
+    copy = int8_copy(path)
+    if precision == "int8":
+        if copy is None:
+            raise ModelError(f"--precision int8: no int8 copy of {model} ({path.with_suffix('.int8.onnx').name}); "
+                             "make one with python -m sr_scale.exporter.int8")
+        return copy
+    return copy if copy is not None and on_cpu and cpu_has_int8_dot_product() else path
+
+
 def _providers(device: str) -> list[str]:
     import onnxruntime as ort
 
@@ -69,16 +105,18 @@ class Upscaler:
     """An onnxruntime session over one model, and tiled enlargement of whole images."""
 
     def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", threads: int = 0, tile: int = DEFAULT_TILE,
-                 tta: bool = False):
+                 tta: bool = False, precision: str = "auto"):
         import onnxruntime as ort
 
-        path = model_path(model)
+        providers = _providers(device)
+        path = choose_model_file(model, precision, on_cpu=providers[0] == "CPUExecutionProvider")
+        self.path = path  # the file really run (an int8 copy or the float32 model)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=_providers(device))
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
         except ModelError:
             raise
         except Exception as error:  # onnxruntime raises its own Fail/InvalidProtobuf types

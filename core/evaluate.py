@@ -266,16 +266,21 @@ class ExternalSpec(click.ParamType):
 
 def build_methods(
     models: Iterable[str], baselines: Iterable[str], externals: Iterable[tuple[str, FileUpscaler]], reference: str, threads: int,
-    tta: bool = False,
+    tta: bool = False, precision: str = "auto",
 ) -> tuple[dict[str, Upscale | FileUpscaler], dict, int]:
     """Baselines, external commands and models by display name, the models' Upscalers, and the scale.
 
-    A model is named after its embedded name or its file's stem. Names must be unique.
+    A model is named after its embedded name or its file's stem, plus ".int8" when its int8 copy
+    is what runs (precision). Names must be unique.
     """
     from .baselines import baseline, default_baselines
     from .engine import Upscaler
 
-    upscalers = {Path(m).stem if m.lower().endswith(".onnx") else m: Upscaler(m, threads=threads, tta=tta) for m in models}
+    upscalers = {}
+    for m in models:
+        upscaler = Upscaler(m, threads=threads, tta=tta, precision=precision)
+        name = Path(m).stem if m.lower().endswith(".onnx") else m
+        upscalers[name + (".int8" if upscaler.path.name.endswith(".int8.onnx") else "")] = upscaler
     for upscaler in upscalers.values():
         # onnxruntime allocates its buffers on the first run: keep that out of the first image's time.
         upscaler.upscale(np.zeros((16, 16, 3), np.uint8))
@@ -332,7 +337,9 @@ def _check_outside(out: Path, folders: list[Path]) -> None:
 @click.option("--patches", type=click.IntRange(0, 100), default=6, show_default=True, help="How many best and worst patches per model and set.")
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="CPU threads for the models (0 = all cores).")
 @click.option("--tta", is_flag=True, help="Run the models as a self-ensemble over 8 flips/rotations (8x slower).")
-def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir, json_path, csv_path, crop, patch, patches, threads, tta) -> None:
+@click.option("--precision", type=click.Choice(["auto", "float32", "int8"]), default="auto", show_default=True,
+              help="As sr-scale's: auto runs a model's int8 copy on CPUs with int8 dot products; its name gets .int8.")
+def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir, json_path, csv_path, crop, patch, patches, threads, tta, precision) -> None:
     """Score models and baselines on folders of HR images with the standard x2 protocol,
     and optionally write a static HTML report (--out) with crops, error heat maps and patches."""
     from .engine import ModelError
@@ -343,7 +350,7 @@ def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir
     if len(set(set_names)) != len(set_names):
         raise click.UsageError(f"two HR folders share a name ({', '.join(set_names)}): sets are named after their folders")
     try:
-        methods, upscalers, scale = build_methods(models, baselines, externals, reference, threads, tta)
+        methods, upscalers, scale = build_methods(models, baselines, externals, reference, threads, tta, precision)
     except (ModelError, BaselineError) as error:
         raise click.ClickException(str(error)) from None
 

@@ -61,6 +61,8 @@ class ImageMagickCommand(click.Command):
 @click.option("--scale", type=click.Choice(["2", "4"]), help="Enlargement without -resize [default: 2].")
 @click.option("--model", default="x2", show_default=True, help="Embedded model name or path to an .onnx file.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "float32", "int8"]), default="auto", show_default=True,
+              help="auto: the model's int8 copy on CPUs with int8 dot products (VNNI, dotprod), else float32.")
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="CPU threads per model run (0 = all cores).")
 @click.option("--tile", type=click.IntRange(min=0), default=None, help="Tile side in input pixels (0 = whole image) [default: 192].")
 @click.option("--tta", is_flag=True, help="Average over the 8 flips/rotations: best quality, 8x the time.")
@@ -73,7 +75,7 @@ class ImageMagickCommand(click.Command):
 @click.version_option(__version__, "--version", prog_name="sr-scale")
 @click.pass_context
 def main(ctx: click.Context, paths: tuple[str, ...], resize: Geometry | None, quality: int | None, strip: bool, scale: str | None,
-         model: str, device: str, threads: int, tile: int | None, tta: bool, output_dir: str | None, suffix: str,
+         model: str, device: str, precision: str, threads: int, tile: int | None, tta: bool, output_dir: str | None, suffix: str,
          recursive: bool, jobs: int, overwrite: bool, max_pixels: int | None) -> None:
     """Enlarge images with a Residual Dense Network, the ImageMagick way.
 
@@ -102,7 +104,7 @@ def main(ctx: click.Context, paths: tuple[str, ...], resize: Geometry | None, qu
             import os
 
             threads = max(1, (os.cpu_count() or 1) // jobs)  # share the cores instead of oversubscribing them
-        upscaler = LazyUpscaler(ModelOptions(model, device, threads, tile, tta))
+        upscaler = LazyUpscaler(ModelOptions(model, device, threads, tile, tta, precision))
         if output_dir is None:
             _one(paths[0], paths[1], settings, upscaler)
         else:

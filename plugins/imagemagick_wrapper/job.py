@@ -64,6 +64,7 @@ class ModelOptions:
     threads: int = 0
     tile: int | None = None
     tta: bool = False
+    precision: str = "auto"  # "auto", "float32" or "int8" (engine.PRECISIONS)
 
 
 class LazyUpscaler:
@@ -81,7 +82,7 @@ class LazyUpscaler:
 
                 o = self.options
                 self._upscaler = Upscaler(o.model, device=o.device, threads=o.threads,
-                                          tile=DEFAULT_TILE if o.tile is None else o.tile, tta=o.tta)
+                                          tile=DEFAULT_TILE if o.tile is None else o.tile, tta=o.tta, precision=o.precision)
             return self._upscaler
 
 

@@ -1,0 +1,76 @@
+"""int8 copies: made by the exporter, found beside their model, chosen by precision, close to float32."""
+import shutil
+
+import numpy as np
+import pytest
+
+from sr_scale.core import engine
+from sr_scale.core.engine import ModelError, Upscaler, choose_model_file, cpu_has_int8_dot_product, model_path
+from sr_scale.core.evaluate import load_hr, make_lr
+from sr_scale.core.metrics import y_psnr
+
+from conftest import SET5
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tiny_onnx, tmp_path_factory):
+    """A tiny float32 model and its int8 copy beside it, as the exporter's convention names them."""
+    pytest.importorskip("onnx")
+    from sr_scale.exporter.int8 import convert
+
+    folder = tmp_path_factory.mktemp("int8")
+    model = folder / "tiny.onnx"
+    shutil.copy(tiny_onnx, model)
+    convert(model, folder / "tiny.int8.onnx", calibration_count=8)
+    return model, folder / "tiny.int8.onnx"
+
+
+def test_precision_picks_the_file(tiny_pair, monkeypatch):
+    model, copy = tiny_pair
+    assert choose_model_file(model, "float32", on_cpu=True) == model
+    assert choose_model_file(model, "int8", on_cpu=False) == copy
+    monkeypatch.setattr(engine, "cpu_has_int8_dot_product", lambda: True)
+    assert choose_model_file(model, "auto", on_cpu=True) == copy
+    assert choose_model_file(model, "auto", on_cpu=False) == model  # GPUs run the float32 file
+    monkeypatch.setattr(engine, "cpu_has_int8_dot_product", lambda: False)
+    assert choose_model_file(model, "auto", on_cpu=True) == model
+
+
+def test_int8_without_a_copy_is_a_model_error_naming_the_tool(tiny_onnx, tmp_path):
+    model = tmp_path / "alone.onnx"
+    shutil.copy(tiny_onnx, model)
+    assert choose_model_file(model, "auto", on_cpu=True) == model
+    with pytest.raises(ModelError, match=r"alone\.int8\.onnx.*sr_scale\.exporter\.int8"):
+        choose_model_file(model, "int8", on_cpu=True)
+    with pytest.raises(ValueError, match="precision"):
+        choose_model_file(model, "fp8", on_cpu=True)
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni\n")
+    assert cpu_has_int8_dot_product(str(cpuinfo))
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512f avx512vl\n")
+    assert not cpu_has_int8_dot_product(str(cpuinfo))
+    assert not cpu_has_int8_dot_product(str(tmp_path / "missing"))
+
+
+def test_the_int8_copy_runs_keeps_the_metadata_and_stays_close(tiny_pair, butterfly):
+    model, copy = tiny_pair
+    exact = Upscaler(model, precision="float32")
+    quantised = Upscaler(model, precision="int8")
+    assert quantised.path == copy and quantised.info.metadata["precision"].startswith("int8")
+    assert quantised.scale == exact.scale and quantised.info.receptive_radius == exact.info.receptive_radius
+    assert y_psnr(quantised.upscale(butterfly), exact.upscale(butterfly), 2) > 35
+
+
+@pytest.mark.skipif(engine.int8_copy(model_path("x2")) is None, reason="no int8 copy of x2 is embedded")
+def test_embedded_x2_int8_loses_at_most_five_hundredths_of_a_db_on_set5():
+    hrs = [load_hr(path, 2) for path in sorted(SET5.glob("*.png"))]
+    scores = {}
+    for precision in ("float32", "int8"):
+        upscaler = Upscaler("x2", precision=precision)
+        scores[precision] = np.mean([y_psnr(upscaler.upscale(make_lr(hr, 2)), hr, 2) for hr in hrs])
+    assert 0 <= scores["float32"] - scores["int8"] <= 0.05, scores
+    auto = Upscaler("x2")
+    assert auto.path.name == ("x2.int8.onnx" if cpu_has_int8_dot_product() else "x2.onnx")
