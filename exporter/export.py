@@ -90,12 +90,30 @@ def parity(model: RDN, onnx_path: Path, inputs: list[np.ndarray] | None = None) 
     return worst
 
 
+def evaluation_summary(files: tuple[str, ...]) -> dict:
+    """{"protocol", "clean": {set: {method: means}}, "jpeg75": ...} from sr-eval JSON documents.
+
+    Only per-set means of Y-PSNR, Y-SSIM and RGB PSNR are kept (the per-image rows would bloat the model)."""
+    summary: dict = {"protocol": "x2, MATLAB bicubic LR, Y-PSNR/SSIM with 2-px shave (shared/data/README.md)"}
+    for file in files:
+        document = json.loads(Path(file).read_text())
+        if "summary" not in document:
+            raise click.BadParameter(f"{file}: not an sr-eval --json file (no summary)", param_hint="--metrics")
+        key = f"jpeg{document['jpeg_quality']}" if document.get("jpeg_quality") else "clean"
+        summary[key] = {
+            set_name: {method: {k: round(v[k], 4) for k in ("y_psnr", "y_ssim", "rgb_psnr")} for method, v in methods.items()}
+            for set_name, methods in document["summary"].items()
+        }
+    return summary
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
 @click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--metrics", "metrics_file", type=click.Path(exists=True, dir_okay=False), help="JSON of evaluation results to embed (from sr-eval --json).")
+@click.option("--metrics", "metrics_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="sr-eval --json results to embed (repeatable: clean and --jpeg runs); per-set means are kept.")
 @click.option("--name", default="", help="Model name stored in the metadata.")
-def main(checkpoint: str, out: str, metrics_file: str | None, name: str) -> None:
+def main(checkpoint: str, out: str, metrics_files: tuple[str, ...], name: str) -> None:
     """Export CHECKPOINT (from sr-train) to the ONNX file OUT, checked against torch."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     model = load_model(checkpoint)
@@ -103,7 +121,7 @@ def main(checkpoint: str, out: str, metrics_file: str | None, name: str) -> None
     metadata = {
         "name": name or Path(out).stem,
         "training": {"data": config.get("train", []), "steps": state.get("step"), "loss": config.get("loss"), "patch_size": config.get("patch_size"), "batch_size": config.get("batch_size"), "degradations": {"jpeg_quality": config.get("jpeg_quality", []), "noise_sigma": config.get("noise_sigma", [])}},
-        "metrics": json.loads(Path(metrics_file).read_text()) if metrics_file else {"validation": state.get("metrics", {})},
+        "metrics": evaluation_summary(metrics_files) if metrics_files else {"validation": state.get("metrics", {})},
     }
     try:
         difference = export(model, out, metadata)

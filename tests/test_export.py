@@ -37,3 +37,25 @@ def test_export_fails_and_writes_nothing_when_parity_breaks(tmp_path, monkeypatc
     with pytest.raises(export_module.ParityError, match="3.00e-03"):
         export_module.export(RDN(variant("tiny")), out)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_metrics_embed_the_per_set_means_of_clean_and_jpeg_sr_eval_runs(tiny_onnx, tmp_path):
+    from click.testing import CliRunner
+
+    from conftest import SET5
+    from sr_scale.core.evaluate import main as sr_eval
+
+    files = []
+    for jpeg in (0, 75):
+        path = tmp_path / f"eval{jpeg}.json"
+        result = CliRunner().invoke(sr_eval, [str(SET5), "--model", str(tiny_onnx), "--baseline", "bicubic", "--jpeg", str(jpeg),
+                                              "--json", str(path)])
+        assert result.exit_code == 0, result.output
+        files.append(str(path))
+    summary = export_module.evaluation_summary(tuple(files))
+    assert set(summary) == {"protocol", "clean", "jpeg75"}
+    for key, file in zip(("clean", "jpeg75"), files):
+        document = json.loads(open(file).read())
+        assert summary[key]["Set5"]["tiny"]["y_psnr"] == round(document["summary"]["Set5"]["tiny"]["y_psnr"], 4)
+        assert set(summary[key]["Set5"]) == {"bicubic", "tiny"}
+    assert summary["clean"]["Set5"]["bicubic"]["y_psnr"] > summary["jpeg75"]["Set5"]["bicubic"]["y_psnr"]
