@@ -232,7 +232,7 @@ def read_info(session) -> ModelInfo:
 def describe(info: ModelInfo) -> dict:
     """Metadata with its JSON fields decoded, for --version and model cards."""
     out = dict(info.metadata)
-    for key in ("arch", "metrics", "training"):
+    for key in ("arch", "metrics", "metrics_of_float32", "training"):
         if key in out:
             out[key] = json.loads(out[key])
     return out

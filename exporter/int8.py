@@ -93,6 +93,8 @@ def convert(source: str | Path, target: str | Path, calibration_count: int = 64)
         model = onnx.load(str(quantised))
         model.ir_version = min(model.ir_version, 8)  # as export.py: loadable by older onnxruntime
         del model.metadata_props[:]
+        if "metrics" in metadata:  # measured on the float32 model, not on this copy
+            metadata["metrics_of_float32"] = metadata.pop("metrics")
         for key, value in {**metadata, "precision": "int8 (QDQ, weights per channel)"}.items():
             model.metadata_props.add(key=key, value=value)
         fd, tmp_name = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
