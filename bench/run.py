@@ -26,6 +26,8 @@ from pathlib import Path
 import click
 from PIL import Image
 
+from sr_scale.core.engine import DEFAULT_TILE
+
 from . import batch, memory, peers, workload
 
 SECTIONS = ("gemm", "speed", "tiling", "memory", "peers", "batch")
@@ -71,41 +73,50 @@ def bench_gemm(plan: Plan) -> dict:
 
 
 def engine_row(upscaler, model_path: Path, size: int, seconds: float) -> dict:
-    """Speed figures for one size: output MP/s, and GFLOP/s of the work done and of the work needed."""
+    """Speed figures for one size: output MP/s, and GFLOP/s of the work done and of the work needed.
+
+    Multiply-adds are counted on the float32 graph (an int8 copy does the same ones, as int8)."""
     executed = workload.tiled_macs(model_path, size, size, upscaler.tile, upscaler.info.receptive_radius)
     needed = workload.conv_macs(model_path, size, size) if size <= 4096 else executed  # whole-image shape inference gets slow
     out_mp = (size * upscaler.scale) ** 2 / 1e6
-    return {"input": size, "seconds": seconds, "output_mp_per_s": out_mp / seconds,
+    return {"input": size, "precision": precision_of(upscaler), "seconds": seconds, "output_mp_per_s": out_mp / seconds,
             "gflops_executed": 2 * executed / seconds / 1e9, "gflops_useful": 2 * needed / seconds / 1e9,
             "overlap_work": executed / needed - 1}
 
 
-def bench_speed(plan: Plan, model: str) -> dict:
-    from sr_scale.core.engine import Upscaler, model_path
+def precision_of(upscaler) -> str:
+    return "int8" if upscaler.path.name.endswith(".int8.onnx") else "float32"
 
-    upscaler = Upscaler(model)
+
+def bench_speed(plan: Plan, model: str) -> dict:
+    """Both precisions when the model has an int8 copy; "auto" (what sr-scale runs here) is noted."""
+    from sr_scale.core.engine import Upscaler, int8_copy, model_path
+
     path = model_path(model)
     rows = []
-    for size in plan.speed_sizes:
-        image = workload.photo(size)
-        seconds = workload.median_seconds(lambda: upscaler.upscale(image), plan.repeat)
-        rows.append(engine_row(upscaler, path, size, seconds))
-    return {"model": str(model), "tile": upscaler.tile, "macs_per_lr_pixel": workload.conv_macs(path, 64, 64) / 64**2,
-            "arch": upscaler.info.metadata.get("arch"), "rows": rows}
+    for precision in ("float32", "int8") if int8_copy(path) else ("float32",):
+        upscaler = Upscaler(model, precision=precision)
+        for size in plan.speed_sizes:
+            image = workload.photo(size)
+            seconds = workload.median_seconds(lambda: upscaler.upscale(image), plan.repeat)
+            rows.append(engine_row(upscaler, path, size, seconds))
+    return {"model": str(model), "tile": DEFAULT_TILE, "macs_per_lr_pixel": workload.conv_macs(path, 64, 64) / 64**2,
+            "arch": Upscaler(model).info.metadata.get("arch"), "auto_precision": precision_of(Upscaler(model)), "rows": rows}
 
 
 def show_speed(speed: dict, gemm: dict | None) -> None:
     peak = gemm["peak_gflops"] if gemm else None
-    rows = [[f"{r['input']}x{r['input']}", f"{r['seconds']:.3f}", f"{r['output_mp_per_s']:.2f}", f"{r['gflops_executed']:.0f}",
-             f"{r['gflops_useful']:.0f}", f"{r['overlap_work']:.0%}", f"{r['gflops_executed'] / peak:.0%}" if peak else "-",
-             r.get("note", "")] for r in speed["rows"]]
-    echo_table(f"Engine speed: model {speed['model']} ({speed['macs_per_lr_pixel'] / 1e3:.0f} k MAC per input pixel), tile {speed['tile']}",
-               ["input", "seconds", "out MP/s", "GFLOP/s run", "GFLOP/s useful", "tile overlap work", "of GEMM peak", ""], rows)
+    rows = [[f"{r['input']}x{r['input']}", r.get("precision", "float32"), f"{r['seconds']:.3f}", f"{r['output_mp_per_s']:.2f}",
+             f"{r['gflops_executed']:.0f}", f"{r['gflops_useful']:.0f}", f"{r['overlap_work']:.0%}",
+             f"{r['gflops_executed'] / peak:.0%}" if peak else "-", r.get("note", "")] for r in speed["rows"]]
+    echo_table(f"Engine speed: model {speed['model']} ({speed['macs_per_lr_pixel'] / 1e3:.0f} k MAC per input pixel), tile {speed['tile']}, "
+               f"sr-scale runs {speed.get('auto_precision', 'float32')} here (int8 GOP/s vs the float32 GEMM peak: a yardstick only)",
+               ["input", "precision", "seconds", "out MP/s", "GFLOP/s run", "GFLOP/s useful", "tile overlap work", "of GEMM peak", ""], rows)
 
 
 def bench_tiling(plan: Plan, model: str) -> dict:
     """Time per tile size on one image, whole-image time, and 1 vs all threads at the default tile."""
-    from sr_scale.core.engine import DEFAULT_TILE, Upscaler
+    from sr_scale.core.engine import Upscaler
 
     image = workload.photo(plan.tiling_size)
     rows = []

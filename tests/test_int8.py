@@ -74,3 +74,19 @@ def test_embedded_x2_int8_loses_at_most_five_hundredths_of_a_db_on_set5():
     assert 0 <= scores["float32"] - scores["int8"] <= 0.05, scores
     auto = Upscaler("x2")
     assert auto.path.name == ("x2.int8.onnx" if cpu_has_int8_dot_product() else "x2.onnx")
+
+
+def test_sr_scale_precision_option_runs_the_int8_copy(tiny_pair, butterfly, tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from sr_scale.imagemagick_wrapper.cli import main as sr_scale
+
+    model, _ = tiny_pair
+    Image.fromarray(butterfly).save(tmp_path / "in.png")
+    for precision in ("int8", "float32"):
+        result = CliRunner().invoke(sr_scale, ["--model", str(model), "--precision", precision, str(tmp_path / "in.png"),
+                                               str(tmp_path / f"{precision}.png")])
+        assert result.exit_code == 0, result.output
+        expected = Upscaler(model, precision=precision).upscale(butterfly)
+        assert (np.asarray(Image.open(tmp_path / f"{precision}.png")) == expected).all()
