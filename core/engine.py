@@ -20,6 +20,7 @@ from .tiling import tiles
 # Models shipped inside the package, by name.
 EMBEDDED_MODELS: dict[str, str] = {
     "x2": "x2.onnx",  # the default: clean photos and catalog images
+    "x2-jpeg": "x2-jpeg.onnx",  # artefact-cancelling: JPEG-compressed (and lightly noisy) inputs
 }
 DEFAULT_MODEL = "x2"
 DEFAULT_TILE = 192  # LR pixels per tile side: small enough for the caches, large enough to amortise overlap

@@ -411,3 +411,17 @@ def test_batch_shows_a_progress_bar_on_a_terminal(folder_of_images, tiny_onnx, t
         pass
     os.close(primary)
     assert done.returncode == 0 and b"100%" in shown and b"2 written" in shown
+
+
+def test_artefact_cancelling_model_is_picked_by_name_and_beats_x2_on_jpeg_inputs(tmp_path):
+    from sr_scale.core.evaluate import load_hr, make_lr
+    from sr_scale.core.metrics import y_psnr
+
+    hr = load_hr(SET14 / "lenna.png", 2)
+    Image.fromarray(make_lr(hr, 2, jpeg_quality=75)).save(tmp_path / "lr.png")  # LR as a catalog JPEG left it
+    scores = {}
+    for model in ("x2", "x2-jpeg"):
+        result = CliRunner().invoke(main, ["--model", model, str(tmp_path / "lr.png"), str(tmp_path / f"{model}.png")])
+        assert result.exit_code == 0, result.output
+        scores[model] = y_psnr(np.asarray(Image.open(tmp_path / f"{model}.png")), hr, 2)
+    assert scores["x2-jpeg"] > scores["x2"] + 0.3, scores
