@@ -63,3 +63,12 @@ def test_inference_path_never_imports_torch(tmp_path, butterfly):
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_tiles_run_in_parallel_give_the_same_pixels_in_order(tiny_onnx, butterfly):
+    parallel, serial = Upscaler(tiny_onnx, threads=3, tile=40), Upscaler(tiny_onnx, threads=1, tile=40)
+    assert (parallel.workers, serial.workers) == (3, 1)
+    seen = []
+    out = parallel.upscale(butterfly, progress=seen.append)
+    assert (out == serial.upscale(butterfly)).all()
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) == len(list(tiles(256, 256, 40, parallel.info.receptive_radius)))
