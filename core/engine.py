@@ -25,7 +25,7 @@ EMBEDDED_MODELS: dict[str, str] = {
     "x2-jpeg": "x2-jpeg.onnx",  # artefact-cancelling: JPEG-compressed (and lightly noisy) inputs
 }
 DEFAULT_MODEL = "x2"
-DEFAULT_TILE = 192  # LR pixels per tile side: small enough for the caches, large enough to amortise overlap
+DEFAULT_TILE = 128  # LR pixels per tile side; `threads` tiles are in flight at once (memory: docs/performance.md)
 DEVICES = ("auto", "cpu", "cuda")
 # "auto": a model's int8 copy (x2.onnx -> x2.int8.onnx beside it, made by sr_scale.exporter.int8)
 # on CPUs with int8 dot-product instructions, else the float32 file.
@@ -118,8 +118,10 @@ class Upscaler:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # On CPU, `threads` tiles run at once, one thread each: onnxruntime's intra-op threads scale
         # poorly on this small RDN (2 threads: 1.26x for int8, 1.56x for float32 on 2 cores), whole
-        # tiles in parallel scale almost linearly. On GPU, one tile at a time.
-        self.workers = (threads or os.cpu_count() or 1) if providers[0] == "CPUExecutionProvider" else 1
+        # tiles in parallel scale almost linearly. On GPU, or with no tiling, one run at a time.
+        # (An image smaller than one tile therefore runs on one core: batches run files in parallel.)
+        parallel_tiles = providers[0] == "CPUExecutionProvider" and tile > 0
+        self.workers = (threads or os.cpu_count() or 1) if parallel_tiles else 1
         options.intra_op_num_threads = 1 if self.workers > 1 else threads
         options.log_severity_level = 3
         try:

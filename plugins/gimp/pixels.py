@@ -28,7 +28,7 @@ ENGINE_FILE = "engine.json"  # written by `sr-scale-gimp install` next to the pl
 SCALE = 2
 MODELS = {"x2": "Default (photos, clean images)", "x2-jpeg": "Artefact-cancelling (JPEG, compressed images)"}
 DEVICES = ("auto", "cpu", "cuda")
-DEFAULT_TILE = 192  # LR pixels per tile side, as sr-scale's engine
+DEFAULT_TILE = 128  # LR pixels per tile side, as sr-scale's engine
 
 _BABL_COMPONENTS = {1: "Y'", 2: "Y'A", 3: "R'G'B'", 4: "R'G'B'A"}
 _PNG_COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # grey, grey+alpha, RGB, RGBA

@@ -64,7 +64,7 @@ class ImageMagickCommand(click.Command):
 @click.option("--precision", type=click.Choice(["auto", "float32", "int8"]), default="auto", show_default=True,
               help="auto: the model's int8 copy on CPUs with int8 dot products (VNNI, dotprod), else float32.")
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="CPU threads per model run (0 = all cores).")
-@click.option("--tile", type=click.IntRange(min=0), default=None, help="Tile side in input pixels (0 = whole image) [default: 192].")
+@click.option("--tile", type=click.IntRange(min=0), default=None, help="Tile side in input pixels (0 = whole image) [default: 128].")
 @click.option("--tta", is_flag=True, help="Average over the 8 flips/rotations: best quality, 8x the time.")
 @click.option("-o", "--output-dir", "output_dir", type=click.Path(file_okay=False), help="Batch: write every input into this folder.")
 @click.option("--suffix", default="", help="Batch: added to each output name before the extension, e.g. _x2.")
