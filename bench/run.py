@@ -26,8 +26,6 @@ from pathlib import Path
 import click
 from PIL import Image
 
-from sr_scale.core.engine import DEFAULT_TILE
-
 from . import batch, memory, peers, workload
 
 SECTIONS = ("gemm", "speed", "tiling", "memory", "peers", "batch")
@@ -79,13 +77,9 @@ def engine_row(upscaler, model_path: Path, size: int, seconds: float) -> dict:
     executed = workload.tiled_macs(model_path, size, size, upscaler.tile, upscaler.info.receptive_radius)
     needed = workload.conv_macs(model_path, size, size) if size <= 4096 else executed  # whole-image shape inference gets slow
     out_mp = (size * upscaler.scale) ** 2 / 1e6
-    return {"input": size, "precision": precision_of(upscaler), "seconds": seconds, "output_mp_per_s": out_mp / seconds,
+    return {"input": size, "precision": upscaler.precision, "seconds": seconds, "output_mp_per_s": out_mp / seconds,
             "gflops_executed": 2 * executed / seconds / 1e9, "gflops_useful": 2 * needed / seconds / 1e9,
             "overlap_work": executed / needed - 1}
-
-
-def precision_of(upscaler) -> str:
-    return "int8" if upscaler.path.name.endswith(".int8.onnx") else "float32"
 
 
 def bench_speed(plan: Plan, model: str) -> dict:
@@ -100,8 +94,9 @@ def bench_speed(plan: Plan, model: str) -> dict:
             image = workload.photo(size)
             seconds = workload.median_seconds(lambda: upscaler.upscale(image), plan.repeat)
             rows.append(engine_row(upscaler, path, size, seconds))
-    return {"model": str(model), "tile": DEFAULT_TILE, "macs_per_lr_pixel": workload.conv_macs(path, 64, 64) / 64**2,
-            "arch": Upscaler(model).info.metadata.get("arch"), "auto_precision": precision_of(Upscaler(model)), "rows": rows}
+    auto = Upscaler(model)
+    return {"model": str(model), "tile": auto.tile, "macs_per_lr_pixel": workload.conv_macs(path, 64, 64) / 64**2,
+            "arch": auto.info.metadata.get("arch"), "auto_precision": auto.precision, "rows": rows}
 
 
 def show_speed(speed: dict, gemm: dict | None) -> None:
@@ -116,7 +111,7 @@ def show_speed(speed: dict, gemm: dict | None) -> None:
 
 def bench_tiling(plan: Plan, model: str) -> dict:
     """Time per tile size on one image, whole-image time, and 1 vs all threads at the default tile."""
-    from sr_scale.core.engine import Upscaler
+    from sr_scale.core.engine import DEFAULT_TILE, Upscaler
 
     image = workload.photo(plan.tiling_size)
     rows = []

@@ -30,6 +30,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # "auto": a model's int8 copy (x2.onnx -> x2.int8.onnx beside it, made by sr_scale.exporter.int8)
 # on CPUs with int8 dot-product instructions, else the float32 file.
 PRECISIONS = ("auto", "float32", "int8")
+INT8_SUFFIX = ".int8.onnx"
 # /proc/cpuinfo flags of int8 dot products: x86 VNNI (AVX-512 or AVX), AMX, ARM dotprod. Without
 # them onnxruntime's u8s8 kernels are barely faster and can saturate, so "auto" stays float32.
 INT8_DOT_PRODUCT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp"})
@@ -63,7 +64,7 @@ def model_path(model: str | os.PathLike) -> Path:
 
 def int8_copy(path: Path) -> Path | None:
     """The int8 copy kept beside a float32 model file (x2.onnx -> x2.int8.onnx), if there is one."""
-    copy = path.with_suffix(".int8.onnx")
+    copy = path.with_suffix(INT8_SUFFIX)
     return copy if copy.is_file() and copy != path else None
 
 
@@ -85,7 +86,7 @@ def choose_model_file(model: str | os.PathLike, precision: str, on_cpu: bool) ->
     copy = int8_copy(path)
     if precision == "int8":
         if copy is None:
-            raise ModelError(f"--precision int8: no int8 copy of {model} ({path.with_suffix('.int8.onnx').name}); "
+            raise ModelError(f"--precision int8: no int8 copy of {model} ({path.with_suffix(INT8_SUFFIX).name}); "
                              "make one with python -m sr_scale.exporter.int8")
         return copy
     return copy if copy is not None and on_cpu and cpu_has_int8_dot_product() else path
@@ -114,6 +115,7 @@ class Upscaler:
         providers = _providers(device)
         path = choose_model_file(model, precision, on_cpu=providers[0] == "CPUExecutionProvider")
         self.path = path  # the file really run (an int8 copy or the float32 model)
+        self.precision = "int8" if path.name.endswith(INT8_SUFFIX) else "float32"
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # On CPU, `threads` tiles run at once, one thread each: onnxruntime's intra-op threads scale

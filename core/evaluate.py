@@ -280,7 +280,7 @@ def build_methods(
     for m in models:
         upscaler = Upscaler(m, threads=threads, tta=tta, precision=precision)
         name = Path(m).stem if m.lower().endswith(".onnx") else m
-        upscalers[name + (".int8" if upscaler.path.name.endswith(".int8.onnx") else "")] = upscaler
+        upscalers[name + (".int8" if upscaler.precision == "int8" else "")] = upscaler
     for upscaler in upscalers.values():
         # onnxruntime allocates its buffers on the first run: keep that out of the first image's time.
         upscaler.upscale(np.zeros((16, 16, 3), np.uint8))
