@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
 import warnings
 import zlib
 from dataclasses import dataclass, replace
@@ -21,7 +20,7 @@ from typing import BinaryIO, Callable
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from . import png_writer
+from . import atomic_file, png_writer
 from .metadata import Metadata, read_metadata, save_options
 
 # Output format by file extension; anything else is refused before any work is done.
@@ -390,32 +389,14 @@ def access_error(name: str, error: OSError) -> ImageError:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
-    """Call write(tmp) on a temporary file in the target folder, then rename it over `path`.
+    """atomic_file.atomic_write (temporary file, fsync, rename), its errors as ImageError.
 
     Readers never see a half-written file, and nothing is left behind when write() fails.
     """
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as error:
-        raise ImageError(f"{path}: cannot write to {folder} ({error.strerror})") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except OSError as error:
-        raise ImageError(f"{path}: cannot write ({error.strerror or error})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        atomic_file.atomic_write(path, write)
+    except atomic_file.WriteError as error:
+        raise ImageError(str(error)) from None
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:

@@ -8,9 +8,7 @@ onnxruntime reproduces torch's output (max abs difference <= PARITY_TOLERANCE).
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -19,6 +17,7 @@ import onnx
 import torch
 
 from sr_scale.core import __version__
+from sr_scale.core.atomic_file import WriteError, atomic_path
 from sr_scale.core.model import RDN
 from sr_scale.core.train import load_model
 
@@ -40,10 +39,7 @@ def export(model: RDN, out: str | Path, metadata: dict[str, object] | None = Non
     model = model.eval().float().to(memory_format=torch.contiguous_format)
     out = Path(out)
     example = torch.rand(1, 3, 32, 40)
-    fd, tmp_name = tempfile.mkstemp(suffix=".onnx", dir=out.parent or ".")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(out) as tmp:  # written only once the parity check passes
         torch.onnx.export(
             model, (example,), str(tmp), dynamo=False, opset_version=OPSET,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
@@ -67,11 +63,7 @@ def export(model: RDN, out: str | Path, metadata: dict[str, object] | None = Non
         difference = parity(model, tmp, parity_inputs)
         if difference > PARITY_TOLERANCE:
             raise ParityError(f"ONNX output differs from torch by {difference:.2e} (> {PARITY_TOLERANCE:.0e}); nothing written")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is meant to be shared
-        os.replace(tmp, out)
-        return difference
-    finally:
-        tmp.unlink(missing_ok=True)
+    return difference
 
 
 @torch.no_grad()
@@ -125,7 +117,7 @@ def main(checkpoint: str, out: str, metrics_files: tuple[str, ...], name: str) -
     }
     try:
         difference = export(model, out, metadata)
-    except ParityError as error:
+    except (ParityError, WriteError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"wrote {out} (scale {model.config.scale}, parity max |diff| {difference:.1e})")
 

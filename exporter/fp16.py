@@ -11,14 +11,14 @@ it is meant for GPUs.
 """
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 import numpy as np
 import onnx
+
+from sr_scale.core.atomic_file import WriteError, atomic_path
 
 IR_VERSION = 8  # as export.py: newer IRs lock out older onnxruntime releases for nothing
 FP16_TOLERANCE = 2e-3  # max abs difference on [0, 1] output: half a uint8 step is ~2e-3
@@ -42,20 +42,12 @@ def convert(source: str | Path, target: str | Path) -> float:
     for key, value in {**metadata, "precision": "float16"}.items():
         half.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(half)
-    target = Path(target)
-    fd, tmp_name = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(target) as tmp:  # written only once the result is checked
         onnx.save(half, str(tmp))
         difference = max_difference(Path(source), tmp)
         if difference > FP16_TOLERANCE:
             raise Fp16Error(f"float16 output differs by {difference:.1e} (> {FP16_TOLERANCE:.0e}); nothing written")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-        return difference
-    finally:
-        tmp.unlink(missing_ok=True)
+    return difference
 
 
 def sort_nodes(graph: onnx.GraphProto) -> None:
@@ -98,7 +90,7 @@ def main(source: str, target: str) -> None:
     """Write a float16 copy of the ONNX model SOURCE to TARGET (for --device cuda)."""
     try:
         difference = convert(source, target)
-    except Fp16Error as error:
+    except (Fp16Error, WriteError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"wrote {target} (float16, max |diff| to float32 on CPU {difference:.1e})")
 
