@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import atomic_file, png_writer
-from .metadata import Metadata, read_metadata, save_options
+from .metadata import Metadata, read_metadata, save_options, upright
 
 # Output format by file extension; anything else is refused before any work is done.
 FORMATS = {
@@ -108,7 +108,8 @@ def read_image(source: str | os.PathLike | bytes, name: str | None = None, max_p
         raise ImageError(f"{name}: cannot decode ({_first_line(error)})") from None
     except Exception as error:  # pypng/tifffile raise their own types for corrupt data
         raise ImageError(f"{name}: cannot decode ({type(error).__name__}: {_first_line(error)})") from None
-    return Picture(orient(pixels, metadata.orientation), metadata, fmt)
+    # The one place orientation is applied: pixels and metadata are both upright from here on.
+    return Picture(orient(pixels, metadata.orientation), upright(metadata), fmt)
 
 
 def _looks_like_tiff(source: str | os.PathLike | bytes) -> bool:

@@ -2,9 +2,10 @@
 and the JPEG quality the input was saved at. Read from a Pillow image, updated for the new size,
 turned back into Pillow save options.
 
-Policy on the new size: EXIF orientation becomes 1 (pixels are stored upright once decoded), the
-EXIF/XMP pixel dimensions become the new ones, and the DPI is multiplied by the enlargement so the
-print size stays the same (the enlargement adds detail to the same picture, it does not make the
+Orientation: decoding turns the pixels upright, and `upright` then sets the orientation to 1 in the
+field, EXIF and XMP, in that one place, so that whatever writes decoded pixels never rotates them
+twice. Policy on the new size: the EXIF/XMP pixel dimensions become the new ones, and the DPI is
+multiplied by the enlargement so the print size stays the same (the enlargement adds detail to the same picture, it does not make the
 picture physically bigger); EXIF, JFIF/pHYs/TIFF resolution then all agree.
 """
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Metadata:
     exif: bytes | None = None
     xmp: bytes | None = None
     dpi: tuple[float, float] | None = None
-    orientation: int = 1  # EXIF orientation, 1..8
+    orientation: int = 1  # EXIF orientation of the pixels it goes with, 1..8 (1 once decoded: see `upright`)
     jpeg_quality: int | None = None  # estimated from the input's quantisation tables, 1..100
 
 
@@ -92,23 +93,34 @@ def estimate_jpeg_quality(tables: dict[int, list[int]]) -> int:
     return min(range(1, 101), key=lambda quality: (distance(quality), -quality))
 
 
+def upright(meta: Metadata) -> Metadata:
+    """Metadata for the same pixels turned upright (EXIF orientation applied): orientation 1 in the
+    field, the EXIF tag and XMP's tiff:Orientation; EXIF and XMP without an orientation are kept as they are."""
+    exif = meta.exif
+    if exif:
+        loaded = Image.Exif()
+        loaded.load(exif)
+        if loaded.get(ORIENTATION, 1) != 1:
+            loaded[ORIENTATION] = 1
+            exif = loaded.tobytes()
+    return replace(meta, exif=exif, xmp=_xmp_with(meta.xmp, {"tiff:Orientation": 1}) if meta.xmp else None, orientation=1)
+
+
 def for_new_size(meta: Metadata, width: int, height: int, factor_x: float, factor_y: float) -> Metadata:
     """Metadata for the upright output of width x height pixels, enlarged by factor_x, factor_y."""
     dpi = (meta.dpi[0] * factor_x, meta.dpi[1] * factor_y) if meta.dpi else None
+    sizes = {"exif:PixelXDimension": width, "exif:PixelYDimension": height, "tiff:ImageWidth": width, "tiff:ImageLength": height}
     return replace(
         meta,
         exif=_exif_for(meta.exif, width, height, dpi) if meta.exif else None,
-        xmp=_xmp_for(meta.xmp, width, height) if meta.xmp else None,
+        xmp=_xmp_with(meta.xmp, sizes) if meta.xmp else None,
         dpi=dpi,
-        orientation=1,
     )
 
 
 def _exif_for(raw: bytes, width: int, height: int, dpi: tuple[float, float] | None) -> bytes:
     exif = Image.Exif()
     exif.load(raw)
-    if ORIENTATION in exif:
-        exif[ORIENTATION] = 1
     if dpi and (X_RESOLUTION in exif or Y_RESOLUTION in exif):
         exif[X_RESOLUTION], exif[Y_RESOLUTION] = dpi
         exif[RESOLUTION_UNIT] = 2  # inches, as the DPI is
@@ -119,11 +131,10 @@ def _exif_for(raw: bytes, width: int, height: int, dpi: tuple[float, float] | No
     return exif.tobytes()
 
 
-def _xmp_for(xmp: bytes, width: int, height: int) -> bytes:
-    """Rewrite orientation and pixel dimensions in XMP, as attributes or as elements."""
+def _xmp_with(xmp: bytes, values: dict[str, int]) -> bytes:
+    """Rewrite the given XMP properties (name -> value), as attributes or as elements."""
     text = xmp.decode("utf-8", errors="surrogateescape")
-    for name, value in (("tiff:Orientation", 1), ("exif:PixelXDimension", width), ("exif:PixelYDimension", height),
-                        ("tiff:ImageWidth", width), ("tiff:ImageLength", height)):
+    for name, value in values.items():
         text = re.sub(rf'({re.escape(name)}=")[^"]*(")', rf"\g<1>{value}\g<2>", text)
         text = re.sub(rf"(<{re.escape(name)}>)[^<]*(</{re.escape(name)}>)", rf"\g<1>{value}\g<2>", text)
     return text.encode("utf-8", errors="surrogateescape")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps
 
-from sr_scale.core.image_io import ImageError, Picture, atomic_write, encoded_bytes, read_image
-from sr_scale.core.metadata import Metadata, estimate_jpeg_quality, for_new_size
+from sr_scale.core.image_io import ImageError, Picture, atomic_write, encoded_bytes, read_image, write_image
+from sr_scale.core.metadata import Metadata, estimate_jpeg_quality, for_new_size, upright
 
 SET14 = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval" / "Set14"
 IMAGEMAGICK = shutil.which("magick") or "convert"
@@ -32,7 +32,7 @@ def test_exif_orientation_is_applied_like_pillow_does(photo, orientation):
     expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(buffer.getvalue()))))
     decoded = read_image(buffer.getvalue())
     assert decoded.pixels.shape == expected.shape and (decoded.pixels == expected).all()
-    assert decoded.metadata.orientation == orientation
+    assert decoded.metadata.orientation == 1  # the pixels are upright now, and the metadata says so
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
@@ -91,19 +91,48 @@ def test_palette_transparency_becomes_alpha(photo):
     assert picture.has_alpha and (picture.pixels[..., 3] == 0).any() and (picture.pixels[..., 3] == 255).any()
 
 
-def test_metadata_for_new_size_resets_orientation_and_scales_dpi():
+def test_metadata_for_new_size_scales_dpi_and_pixel_dimensions():
     exif = Image.Exif()
-    exif[0x0112] = 6
     exif[0x010F] = "Maker"
     exif.get_ifd(0x8769)[0xA002] = 56
-    meta = Metadata(exif=exif.tobytes(), dpi=(300.0, 300.0), orientation=6,
-                    xmp=b'<x:xmpmeta><rdf:Description tiff:Orientation="6" exif:PixelXDimension="56"/></x:xmpmeta>')
+    meta = Metadata(exif=exif.tobytes(), dpi=(300.0, 300.0),
+                    xmp=b'<x:xmpmeta><rdf:Description tiff:Orientation="1" exif:PixelXDimension="56"/></x:xmpmeta>')
     new = for_new_size(meta, 80, 112, 2.0, 2.0)
     loaded = Image.Exif()
     loaded.load(new.exif)
-    assert loaded[0x0112] == 1 and loaded[0x010F] == "Maker" and loaded.get_ifd(0x8769)[0xA002] == 80
-    assert new.dpi == (600.0, 600.0) and new.orientation == 1
-    assert b'tiff:Orientation="1"' in new.xmp and b'exif:PixelXDimension="80"' in new.xmp
+    assert loaded[0x010F] == "Maker" and loaded.get_ifd(0x8769)[0xA002] == 80
+    assert new.dpi == (600.0, 600.0)
+    assert b'exif:PixelXDimension="80"' in new.xmp
+
+
+def test_upright_sets_orientation_one_in_the_field_exif_and_xmp():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Maker"
+    meta = Metadata(exif=exif.tobytes(), orientation=6,
+                    xmp=b'<x:xmpmeta><rdf:Description tiff:Orientation="6" exif:PixelXDimension="56"/></x:xmpmeta>')
+    new = upright(meta)
+    loaded = Image.Exif()
+    loaded.load(new.exif)
+    assert new.orientation == 1 and loaded[0x0112] == 1 and loaded[0x010F] == "Maker"
+    assert b'tiff:Orientation="1"' in new.xmp and b'exif:PixelXDimension="56"' in new.xmp
+
+
+def test_a_rotated_jpeg_read_and_written_back_shows_upright(photo, tmp_path):
+    """Decoding applies EXIF orientation 6 to the pixels; writing them back must not carry the 6
+    along, or every viewer rotates the picture a second time (whatever path writes it)."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "Camera", 6  # as a phone held upright writes it: stored sideways
+    rotated = tmp_path / "camera.jpg"
+    Image.fromarray(photo).save(rotated, "JPEG", exif=exif, quality=95)
+    upright_view = np.asarray(ImageOps.exif_transpose(Image.open(rotated)))
+    picture = read_image(rotated)
+    assert picture.metadata.orientation == 1 and picture.pixels.shape == upright_view.shape == (56, 40, 3)
+    for name in ("copy.jpg", "copy.png"):
+        write_image(picture, tmp_path / name)
+        written = Image.open(tmp_path / name)
+        assert written.getexif().get(0x0112, 1) == 1 and written.getexif()[0x010F] == "Camera", name
+        assert ImageOps.exif_transpose(written).size == (40, 56), name
 
 
 def test_cmyk_jpeg_with_profile_decodes_to_rgb_without_the_cmyk_profile(tmp_path):
