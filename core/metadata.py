@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 
 from PIL import Image
 
+from .jpeg_quality import estimate_quality, tables_of
+
 # EXIF tags, by number (IFD0 and the Exif sub-IFD).
 ORIENTATION = 0x0112
 X_RESOLUTION, Y_RESOLUTION, RESOLUTION_UNIT = 0x011A, 0x011B, 0x0128
@@ -28,17 +30,6 @@ TIFF_LAYOUT_TAGS = frozenset({
     33723, 34377, 34675, 37724,
 })
 
-# The JPEG standard's (Annex K) quantisation tables, which libjpeg scales by quality; their sums
-# are enough to recover the quality and do not depend on zigzag versus natural order.
-_LUMA_TABLE = [
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
-]
-_CHROMA_TABLE = [17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
-                 47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32
-
-
 @dataclass(frozen=True)
 class Metadata:
     """What is kept from an input. `exif` is Pillow's serialised form (with the `Exif\\0\\0` header)."""
@@ -48,7 +39,7 @@ class Metadata:
     xmp: bytes | None = None
     dpi: tuple[float, float] | None = None
     orientation: int = 1  # EXIF orientation of the pixels it goes with, 1..8 (1 once decoded: see `upright`)
-    jpeg_quality: int | None = None  # estimated from the input's quantisation tables, 1..100
+    jpeg_quality: int | None = None  # estimated from the input's quantisation tables (jpeg_quality.py), 1..100
 
 
 def read_metadata(im: Image.Image) -> Metadata:
@@ -65,7 +56,7 @@ def read_metadata(im: Image.Image) -> Metadata:
         xmp=_xmp_of(im),
         dpi=(float(dpi[0]), float(dpi[1])) if dpi and dpi[0] and dpi[1] else None,
         orientation=orientation if 1 <= orientation <= 8 else 1,
-        jpeg_quality=estimate_jpeg_quality(im.quantization) if getattr(im, "quantization", None) else None,
+        jpeg_quality=estimate_quality(tables_of(im)),
     )
 
 
@@ -76,21 +67,6 @@ def _xmp_of(im: Image.Image) -> bytes | None:
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
     return bytes(raw) if raw else None
-
-
-def estimate_jpeg_quality(tables: dict[int, list[int]]) -> int:
-    """The libjpeg quality (1..100) whose scaled standard tables are closest to `tables`."""
-    def scaled_sum(table: list[int], quality: int) -> int:
-        factor = 5000 / quality if quality < 50 else 200 - 2 * quality
-        return sum(min(max(int((q * factor + 50) // 100), 1), 255) for q in table)
-
-    def distance(quality: int) -> int:
-        error = abs(scaled_sum(_LUMA_TABLE, quality) - sum(tables[0]))
-        if 1 in tables:
-            error += abs(scaled_sum(_CHROMA_TABLE, quality) - sum(tables[1]))
-        return error
-
-    return min(range(1, 101), key=lambda quality: (distance(quality), -quality))
 
 
 def upright(meta: Metadata) -> Metadata:

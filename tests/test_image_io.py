@@ -11,7 +11,8 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from sr_scale.core.image_io import ImageError, Picture, atomic_write, encoded_bytes, read_image, write_image
-from sr_scale.core.metadata import Metadata, estimate_jpeg_quality, for_new_size, upright
+from sr_scale.core.jpeg_quality import estimate_quality
+from sr_scale.core.metadata import Metadata, for_new_size, upright
 
 SET14 = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval" / "Set14"
 IMAGEMAGICK = shutil.which("magick") or "convert"
@@ -58,7 +59,7 @@ def test_jpeg_quality_estimate_matches_imagemagick(tmp_path, quality):
     path = tmp_path / "q.jpg"
     subprocess.run([IMAGEMAGICK, str(SET14 / "baboon.png"), "-quality", str(quality), str(path)], check=True)
     reported = subprocess.run(["identify", "-format", "%Q", str(path)], capture_output=True, text=True).stdout
-    assert estimate_jpeg_quality(Image.open(path).quantization) == int(reported) == quality
+    assert estimate_quality(Image.open(path).quantization) == int(reported) == quality
 
 
 def test_huge_png_header_is_refused_before_decoding():
