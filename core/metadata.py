@@ -30,6 +30,7 @@ TIFF_LAYOUT_TAGS = frozenset({
     33723, 34377, 34675, 37724,
 })
 
+
 @dataclass(frozen=True)
 class Metadata:
     """What is kept from an input. `exif` is Pillow's serialised form (with the `Exif\\0\\0` header)."""
