@@ -29,7 +29,7 @@ class DataSource:
 
 @dataclass
 class TrainConfig:
-    arch: str = "small"  # a name from core.model.VARIANTS
+    arch: str | dict = "small"  # a name from core.model.VARIANTS, or {C, D, G, G0[, scale]}
     train: list[DataSource] = field(default_factory=list)
     val: str = ""  # folder of HR images for whole-image validation
     out_dir: str = "runs/x2"
@@ -38,6 +38,9 @@ class TrainConfig:
     batch_size: int = 16
     flat_threshold: float = 0.0  # reject HR patches whose grey std (uint8 levels) is below this
     cache_mb: int = 4096  # decoded images kept in memory; the rest are decoded on demand
+    # Share of steps whose batch is cut from a rendered catalog canvas (text, badges, boxes on
+    # white, flat, gradient or photo backgrounds; core/synthetic.py) instead of a training image.
+    synthetic_share: float = 0.0
     # Degradations of the LR patch, for the artefact-cancelling model (empty = clean LR).
     jpeg_quality: list[int] = field(default_factory=list)  # [low, high], inclusive
     jpeg_probability: float = 1.0
@@ -53,6 +56,10 @@ class TrainConfig:
     step_gamma: float = 0.5
     seed: int = 0
     init_from: str = ""  # checkpoint whose weights start this run (fine-tuning)
+    # Validate and save an exponential moving average of the weights (0 = off; 0.999 ~ 1,000 steps).
+    ema_decay: float = 0.0
+    # Train every 3x3 conv as parallel branches, folded into one conv at export (core/model.py).
+    reparam: bool = False
     # Monitoring and checkpoints.
     val_every: int = 1000
     checkpoint_every: int = 250
@@ -70,7 +77,7 @@ class TrainConfig:
         """Raise ValueError naming the first setting that cannot train."""
         from .model import variant
 
-        variant(self.arch)  # an unknown name is an error listing the valid ones
+        variant(self.arch)  # an unknown name or key is an error listing the valid ones
         if not self.train:
             raise ValueError("no training folder: set [[train]] path = ... in the config or pass --train")
         for source in self.train:
@@ -100,13 +107,17 @@ class TrainConfig:
             raise ValueError("val_every >= 1, checkpoint_every >= 1 and warmup_steps >= 0 are required")
         if not 0 <= self.val_jpeg_quality <= 100:
             raise ValueError(f"val_jpeg_quality must lie in [0, 100] (0 = clean LR), not {self.val_jpeg_quality}")
+        if not 0 <= self.synthetic_share <= 1:
+            raise ValueError(f"synthetic_share must be in [0, 1], not {self.synthetic_share}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1) (0 = off), not {self.ema_decay}")
         if self.cache_mb < 0 or self.threads < 0:
             raise ValueError("cache_mb and threads must be >= 0")
 
 
 def _coerce(name: str, value: Any, annotation: str) -> Any:
     """Check a TOML value against a field's annotation; ints are accepted for floats."""
-    expected = {"int": int, "float": (int, float), "str": str, "bool": bool}
+    expected = {"int": int, "float": (int, float), "str": str, "bool": bool, "str | dict": (str, dict)}
     if annotation.startswith("list"):
         if not isinstance(value, list):
             raise ValueError(f"{name} must be a list, not {value!r}")

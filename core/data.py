@@ -1,6 +1,11 @@
 """Training data as idealo designed it: each step draws one HR image and cuts a batch of random
 patches from it on the fly; the LR side is synthesised from each HR patch (no patch dataset).
 
+Catalog content that photos lack (small text, badges, boxes and hard edges on flat backgrounds)
+is mixed in by `synthetic_share`: that share of the steps cuts its batch from a canvas rendered
+for the step by core/synthetic.py (training fonts and words only; the evaluation's text set uses
+held-out ones), instead of from a training image.
+
 Patches are uint8 numpy arrays (N, h, w, 3); conversion to tensors happens in the training loop.
 """
 from __future__ import annotations
@@ -16,6 +21,7 @@ from PIL import Image, ImageOps
 
 from .config import DataSource, TrainConfig
 from .degradations import gaussian_noise, imresize, jpeg, to_uint8
+from .synthetic import render_canvas
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +30,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 # on the whole image: the antialiased cubic kernel at scale 1/2 reaches 4 HR pixels (2 LR) out.
 LR_MARGIN = 2
 PREFETCH_LIMIT = 4  # decoded images waiting to be drawn, at most
+SYNTHETIC = -1  # the image index that stands for a freshly rendered catalog canvas
+CANVAS_PATCHES = 3  # a canvas is this many HR patches wide and high: patches overlap, content varies
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -119,20 +127,30 @@ class PatchSampler:
         return future.result() if future else self._decode(image)
 
     def choose(self, rng: np.random.Generator) -> int:
-        """Index of the image a batch drawn with `rng` cuts its patches from (rng's first draw)."""
+        """Index of the image a batch drawn with `rng` cuts its patches from (rng's first draws),
+        or SYNTHETIC for a rendered canvas (a `synthetic_share` of the steps)."""
+        if self.config.synthetic_share and rng.random() < self.config.synthetic_share:
+            return SYNTHETIC
         return int(rng.choice(len(self.images), p=self.probabilities))
+
+    def _canvas(self, rng: np.random.Generator) -> np.ndarray:
+        """A rendered catalog canvas, padded like a training image; photo backgrounds from the cache."""
+        side = CANVAS_PATCHES * self.config.patch_size * self.scale
+        photo = self.images[int(rng.integers(len(self.images)))].pixels
+        return self._prepare(render_canvas(rng, (side, side), photo=photo))
 
     def prefetch(self, rng: np.random.Generator) -> None:
         """Decode in the background the image that `sample` will draw with a copy of `rng`."""
         index = self.choose(rng)
-        if self.images[index].pixels is None and index not in self._pending:
+        if index != SYNTHETIC and self.images[index].pixels is None and index not in self._pending:
             if len(self._pending) >= PREFETCH_LIMIT:  # prefetched but never drawn: drop them
                 self._pending.clear()
             self._pending[index] = self._decoder.submit(self._decode, self.images[index])
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         c, s = self.config, self.scale
-        padded = self._pixels(self.choose(rng))
+        index = self.choose(rng)
+        padded = self._canvas(rng) if index == SYNTHETIC else self._pixels(index)
         hr_size = c.patch_size * s
         window = hr_size + 2 * self.pad
         windows = []

@@ -4,6 +4,11 @@ Zhang, Tian, Kong, Zhong, Fu: "Residual Dense Network for Image Super-Resolution
 The blocks are named after the paper's parts: shallow feature extraction (SFE), residual dense
 blocks (RDB) made of dense layers, global feature fusion (GFF) and the upsampler (UPNet).
 
+Train-time re-parameterisation (`reparam=True`): every 3x3 convolution trains as several parallel
+branches (3x3, 1x1, 1x1 -> 3x3, and a per-channel scaled identity where the shapes allow), which
+`fuse_reparam` folds into one plain 3x3 convolution for export: the deployed graph and its speed
+are those of the plain network (the idea of RepVGG, Ding et al. 2021, and of ECBSR, Zhang et al. 2021).
+
 One departure, for speed on CPUs: the upsampler is a single convolution to 3 * scale**2 channels
 followed by PixelShuffle (ESPCN-style), and the network predicts a residual over the
 nearest-neighbour enlargement of its input, which makes early training converge much faster.
@@ -13,7 +18,7 @@ The output is not clamped; callers clamp to [0, 1] before quantising.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -50,19 +55,74 @@ VARIANTS: dict[str, RDNConfig] = {
 }
 
 
-def variant(name: str) -> RDNConfig:
+ARCH_KEYS = ("C", "D", "G", "G0", "scale")  # what `arch = { ... }` may set
+
+
+def variant(arch: str | dict) -> RDNConfig:
+    """An RDN configuration from a variant name or the RDN's own numbers ({"C": 6, "D": 20, ...}).
+
+    Unknown names and keys are errors that list the valid ones; missing keys keep "small"'s values.
+    """
+    if isinstance(arch, dict):
+        unknown = sorted(set(arch) - set(ARCH_KEYS))
+        if unknown:
+            raise ValueError(f"unknown arch key(s) {', '.join(unknown)}; valid keys: {', '.join(ARCH_KEYS)}")
+        bad = [k for k, v in arch.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1]
+        if bad:
+            raise ValueError(f"arch values must be positive integers: {', '.join(f'{k} = {arch[k]!r}' for k in bad)}")
+        return replace(VARIANTS["small"], **arch)
     try:
-        return VARIANTS[name]
+        return VARIANTS[arch]
     except KeyError:
-        raise ValueError(f"unknown RDN variant {name!r}; choose one of {', '.join(VARIANTS)}") from None
+        raise ValueError(f"unknown RDN variant {arch!r}; choose one of {', '.join(VARIANTS)} or give {{{', '.join(ARCH_KEYS)}}}") from None
+
+
+class RepConv3x3(nn.Module):
+    """A 3x3 convolution trained as parallel branches; `fuse` returns the one equivalent Conv2d.
+
+    Branches: 3x3; 1x1; 1x1 (no bias, so zero padding treats it like the input) -> 3x3; and,
+    when in_channels == out_channels, the identity scaled per channel. All but the 3x3 start at
+    zero, so a plain network's weights loaded into `main` give the same function.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.main = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.pointwise = nn.Conv2d(in_channels, out_channels, 1)
+        self.squeeze = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        self.expand = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.identity = nn.Parameter(torch.zeros(out_channels)) if in_channels == out_channels else None
+        for conv in (self.pointwise, self.expand):
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.main(x) + self.pointwise(x) + self.expand(self.squeeze(x))
+        return y if self.identity is None else y + x * self.identity.view(1, -1, 1, 1)
+
+    @torch.no_grad()
+    def fuse(self) -> nn.Conv2d:
+        weight = self.main.weight + F.pad(self.pointwise.weight, (1, 1, 1, 1))
+        # expand(squeeze(x)): the 1x1 mixes input channels first, so the kernels compose as a matmul.
+        weight = weight + torch.einsum("omhw,mi->oihw", self.expand.weight, self.squeeze.weight[:, :, 0, 0])
+        if self.identity is not None:
+            weight[:, :, 1, 1] += torch.diag(self.identity)
+        fused = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=1)
+        fused.weight.copy_(weight)
+        fused.bias.copy_(self.main.bias + self.pointwise.bias + self.expand.bias)
+        return fused
+
+
+def conv3x3(in_channels: int, out_channels: int, reparam: bool) -> nn.Module:
+    return RepConv3x3(in_channels, out_channels) if reparam else nn.Conv2d(in_channels, out_channels, 3, padding=1)
 
 
 class DenseLayer(nn.Module):
     """3x3 conv + ReLU whose output is concatenated to its input (the 'contiguous memory')."""
 
-    def __init__(self, in_channels: int, growth: int):
+    def __init__(self, in_channels: int, growth: int, reparam: bool = False):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, growth, 3, padding=1)
+        self.conv = conv3x3(in_channels, growth, reparam)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([x, F.relu(self.conv(x))], dim=1)
@@ -71,9 +131,9 @@ class DenseLayer(nn.Module):
 class ResidualDenseBlock(nn.Module):
     """C dense layers, local feature fusion (1x1 conv) and local residual learning."""
 
-    def __init__(self, G0: int, G: int, C: int):
+    def __init__(self, G0: int, G: int, C: int, reparam: bool = False):
         super().__init__()
-        self.layers = nn.Sequential(*[DenseLayer(G0 + c * G, G) for c in range(C)])
+        self.layers = nn.Sequential(*[DenseLayer(G0 + c * G, G, reparam) for c in range(C)])
         self.local_fusion = nn.Conv2d(G0 + C * G, G0, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,18 +141,18 @@ class ResidualDenseBlock(nn.Module):
 
 
 class RDN(nn.Module):
-    def __init__(self, config: RDNConfig):
+    def __init__(self, config: RDNConfig, reparam: bool = False):
         super().__init__()
         self.config = c = config
-        self.sfe1 = nn.Conv2d(c.channels, c.G0, 3, padding=1)
-        self.sfe2 = nn.Conv2d(c.G0, c.G0, 3, padding=1)
-        self.blocks = nn.ModuleList([ResidualDenseBlock(c.G0, c.G, c.C) for _ in range(c.D)])
+        self.sfe1 = conv3x3(c.channels, c.G0, reparam)
+        self.sfe2 = conv3x3(c.G0, c.G0, reparam)
+        self.blocks = nn.ModuleList([ResidualDenseBlock(c.G0, c.G, c.C, reparam) for _ in range(c.D)])
         self.global_fusion = nn.Sequential(
             nn.Conv2d(c.D * c.G0, c.G0, 1),
-            nn.Conv2d(c.G0, c.G0, 3, padding=1),
+            conv3x3(c.G0, c.G0, reparam),
         )
         self.upsampler = nn.Sequential(
-            nn.Conv2d(c.G0, c.channels * c.scale**2, 3, padding=1),
+            conv3x3(c.G0, c.channels * c.scale**2, reparam),
             nn.PixelShuffle(c.scale),
         )
 
@@ -109,6 +169,18 @@ class RDN(nn.Module):
         # Nearest-neighbour enlargement expressed in the PixelShuffle channel layout.
         nearest = lr.repeat_interleave(self.config.scale**2, dim=1)
         return self.upsampler[1](residual + nearest)
+
+
+def fuse_reparam(model: RDN) -> RDN:
+    """The plain RDN computing what `model` (trained with reparam=True) computes; `model` is kept."""
+    branches = {name: module for name, module in model.named_modules() if isinstance(module, RepConv3x3)}
+    state = {k: v for k, v in model.state_dict().items() if not any(k.startswith(f"{name}.") for name in branches)}
+    for name, module in branches.items():
+        conv = module.fuse()
+        state[f"{name}.weight"], state[f"{name}.bias"] = conv.weight, conv.bias
+    plain = RDN(model.config)
+    plain.load_state_dict(state)
+    return plain
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -31,7 +31,8 @@ from .config import TrainConfig
 from .data import PatchSampler, load_val_images
 from .degradations import bicubic_downscale, crop_to_multiple, jpeg
 from .metrics import rgb_psnr, y_psnr, y_ssim
-from .model import RDN, RDNConfig, count_parameters, variant
+from .checkpoint import load_checkpoint, save_checkpoint, trained_model
+from .model import RDN, RepConv3x3, count_parameters, variant
 
 log = logging.getLogger("sr-train")
 
@@ -74,20 +75,17 @@ def lr_factor(step: int, c: TrainConfig) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-# ---------------------------------------------------------------- checkpoints
-def save_checkpoint(path: Path, **state) -> None:
-    """Write atomically: a crash while saving never leaves a truncated checkpoint."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_model(path: str | Path) -> RDN:
-    """Rebuild an RDN from a checkpoint (its architecture is stored in it)."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    model = RDN(RDNConfig(**state["arch"]))
-    model.load_state_dict(state["model"])
-    return model
+def plain_into_reparam(model: RDN, plain: dict[str, torch.Tensor]) -> None:
+    """Load a plain RDN's weights into a re-parameterised one: each 3x3 into its branch `main`
+    (the other branches start at zero, so the function is unchanged)."""
+    branches = {name for name, module in model.named_modules() if isinstance(module, RepConv3x3)}
+    renamed = {}
+    for key, value in plain.items():
+        owner, _, leaf = key.rpartition(".")
+        renamed[f"{owner}.main.{leaf}" if owner in branches else key] = value
+    missing, unexpected = model.load_state_dict(renamed, strict=False)
+    if unexpected or any(not any(k.startswith(f"{b}.") for b in branches) for k in missing):
+        raise ValueError(f"plain weights do not fit the re-parameterised model (missing {missing[:3]}, unexpected {unexpected[:3]})")
 
 
 # ---------------------------------------------------------------- validation
@@ -144,11 +142,15 @@ class Trainer:
             torch.set_num_threads(c.threads)
         self.out = Path(c.out_dir)
         torch.manual_seed(c.seed)
-        self.model = RDN(variant(c.arch)).to(self.device)
+        self.model = RDN(variant(c.arch), reparam=c.reparam).to(self.device)
         if c.init_from:
             self._init_from(Path(c.init_from))
         if c.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        # The average is what validation scores and best.pt keeps; the optimiser steps the raw weights.
+        self.ema = torch.optim.swa_utils.AveragedModel(
+            self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(c.ema_decay)
+        ) if c.ema_decay else None
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, c))
         self.amp_dtype = self._amp_dtype()
@@ -173,21 +175,39 @@ class Trainer:
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.bfloat16
 
+    @property
+    def scored_model(self) -> RDN:
+        """The weights validation scores and checkpoints keep as `model`: the EMA when enabled."""
+        return self.ema.module if self.ema else self.model
+
     def _init_from(self, path: Path) -> None:
         if not path.is_file():
             raise FileNotFoundError(f"init_from: no checkpoint at {path}")
-        start = load_model(path)
+        state = load_checkpoint(path)
+        start = trained_model(state)
         if start.config != self.model.config:
             raise ValueError(f"init_from: {path} holds arch {start.config.to_dict()}, the config asks for {self.c.arch!r}")
-        self.model.load_state_dict(start.state_dict())
+        if not self.c.reparam:
+            self.model.load_state_dict(start.state_dict())
+        elif state.get("config", {}).get("reparam"):
+            self.model.load_state_dict(state["model"])
+        else:
+            plain_into_reparam(self.model, start.state_dict())
 
     def _restore(self, path: Path) -> None:
         if not path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {path}")
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = load_checkpoint(path, self.device)
         if state["arch"] != self.model.config.to_dict():
             raise ValueError(f"--resume: {path} holds another architecture ({state['arch']})")
-        self.model.load_state_dict(state["model"])
+        if bool(state["config"].get("reparam")) != self.c.reparam or bool(state["config"].get("ema_decay")) != bool(self.ema):
+            raise ValueError(f"--resume: {path} was trained with other reparam / ema_decay settings")
+        if self.ema:
+            self.model.load_state_dict(state["raw_model"])
+            self.ema.module.load_state_dict(state["model"])
+            self.ema.n_averaged.fill_(state["ema_updates"])
+        else:
+            self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.best_psnr = state["step"], state["best_psnr"]
@@ -208,10 +228,11 @@ class Trainer:
         if self.writer:  # events up to the checkpoint survive a kill (the writer buffers them)
             self.writer.flush()
         extra = {"grad_scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {}
-        save_checkpoint(
-            self.out / name,
+        if self.ema:
+            extra.update(raw_model=self.model.state_dict(), ema_updates=int(self.ema.n_averaged.item()))
+        save_checkpoint(self.out / name, dict(
             arch=self.model.config.to_dict(),
-            model=self.model.state_dict(),  # the bare model, never the DDP or compile wrapper
+            model=self.scored_model.state_dict(),  # the bare model, never the DDP or compile wrapper
             optimizer=self.optimizer.state_dict(),
             scheduler=self.scheduler.state_dict(),
             step=self.step,
@@ -220,7 +241,7 @@ class Trainer:
             config=dataclasses.asdict(self.c),
             metrics=metrics or {},
             **extra,
-        )
+        ))
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -244,11 +265,13 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        if self.ema:
+            self.ema.update_parameters(self.model)
         self.step += 1
         return loss.item(), batch_psnr(sr, hr_t)
 
     def _validate_and_log(self) -> dict:
-        metrics = validate(self.model, self.val_images, self.c.loss, self.c.val_jpeg_quality)
+        metrics = validate(self.scored_model, self.val_images, self.c.loss, self.c.val_jpeg_quality)
         samples = metrics.pop("samples")
         w = self.writer
         w.add_scalar("val/loss", metrics["loss"], self.step)
@@ -432,7 +455,7 @@ def main(config_path, overrides, train_dirs, val_dir, init_from, out_dir, steps,
             benchmark(config, benchmark_steps, list(speed_variants or SPEED_VARIANTS))
             return
         trainer = Trainer(config, resume)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError) as error:  # CheckpointError is a ValueError
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
         raise click.ClickException("interrupted before training started; nothing saved") from None

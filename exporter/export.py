@@ -18,8 +18,8 @@ import torch
 
 from sr_scale.core import __version__
 from sr_scale.core.atomic_file import WriteError, atomic_path
+from sr_scale.core.checkpoint import CheckpointError, load_checkpoint, trained_model
 from sr_scale.core.model import RDN
-from sr_scale.core.train import load_model
 
 INPUT_NAME, OUTPUT_NAME = "lr", "sr"
 OPSET = 17
@@ -107,12 +107,15 @@ def evaluation_summary(files: tuple[str, ...]) -> dict:
 @click.option("--name", default="", help="Model name stored in the metadata.")
 def main(checkpoint: str, out: str, metrics_files: tuple[str, ...], name: str) -> None:
     """Export CHECKPOINT (from sr-train) to the ONNX file OUT, checked against torch."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    model = load_model(checkpoint)
+    try:
+        state = load_checkpoint(checkpoint)
+    except CheckpointError as error:
+        raise click.ClickException(str(error)) from None
+    model = trained_model(state)
     config = state.get("config", {})
     metadata = {
         "name": name or Path(out).stem,
-        "training": {"data": config.get("train", []), "steps": state.get("step"), "loss": config.get("loss"), "patch_size": config.get("patch_size"), "batch_size": config.get("batch_size"), "degradations": {"jpeg_quality": config.get("jpeg_quality", []), "noise_sigma": config.get("noise_sigma", [])}},
+        "training": {"data": config.get("train", []), "steps": state.get("step"), "loss": config.get("loss"), "patch_size": config.get("patch_size"), "batch_size": config.get("batch_size"), "degradations": {"jpeg_quality": config.get("jpeg_quality", []), "noise_sigma": config.get("noise_sigma", [])}, "synthetic_share": config.get("synthetic_share", 0.0), "ema_decay": config.get("ema_decay", 0.0), "reparam": config.get("reparam", False)},
         "metrics": evaluation_summary(metrics_files) if metrics_files else {"validation": state.get("metrics", {})},
     }
     try:

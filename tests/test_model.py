@@ -34,3 +34,27 @@ def test_default_variant_is_small_enough_for_cpu():
 def test_unknown_variant_lists_the_valid_names():
     with pytest.raises(ValueError, match="small"):
         variant("huge")
+
+
+def test_reparam_folds_into_the_plain_network():
+    from sr_scale.core.model import fuse_reparam
+
+    torch.manual_seed(1)
+    model = RDN(variant("tiny"), reparam=True)
+    with torch.no_grad():  # non-zero side branches, so that the folding is really exercised
+        for p in model.parameters():
+            p.normal_(0, 0.05)
+    x = torch.rand(1, 3, 19, 23)
+    plain = fuse_reparam(model)
+    assert type(plain.sfe1) is torch.nn.Conv2d
+    assert count_parameters(plain) == count_parameters(RDN(variant("tiny")))
+    with torch.no_grad():
+        assert (model(x) - plain(x)).abs().max() < 1e-5
+
+
+def test_arch_from_numbers_and_typos_named():
+    assert variant({"C": 6, "D": 20, "G": 64, "G0": 64}) == RDNConfig(C=6, D=20, G=64, G0=64)
+    with pytest.raises(ValueError, match="valid keys: C, D, G, G0, scale"):
+        variant({"C": 6, "DD": 20})
+    with pytest.raises(ValueError, match="positive integers"):
+        variant({"C": 0})

@@ -21,7 +21,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import DATA, SET5  # noqa: E402
 from sr_scale.core.config import DataSource, TrainConfig  # noqa: E402
-from sr_scale.core.train import Trainer, load_model, lr_factor, main, step_rng, validate  # noqa: E402
+from sr_scale.core.checkpoint import load_model  # noqa: E402
+from sr_scale.core.train import Trainer, lr_factor, main, step_rng, validate  # noqa: E402
 
 T91 = DATA / "train" / "T91"
 TRAIN_IMAGES = ["t1.png", "t2.png", "t3.png", "t5.png", "tt1.png"]  # real photos, 130-290 px
@@ -85,7 +86,7 @@ def test_a_tiny_run_lowers_the_validation_loss_and_logs_the_four_curves(train_di
     trainer = Trainer(config)
     before = validate(trainer.model, trainer.val_images, config.loss)
     assert trainer.run() == 0
-    after = torch.load(tmp_path / "run" / "best.pt", weights_only=False)["metrics"]
+    after = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["metrics"]
     assert after["loss"] < 0.9 * before["loss"]
     assert after["psnr"] > before["psnr"] + 0.5
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"images": 0})
@@ -121,7 +122,7 @@ def test_run_writes_its_resolved_config_next_to_the_checkpoints(train_dir, tmp_p
 def test_checkpoints_keep_the_keys_the_exporter_and_resume_read(train_dir, tmp_path):
     config = tiny_config(train_dir, tmp_path / "run", steps=3)
     Trainer(config).run()
-    state = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert set(state) == CHECKPOINT_KEYS
     assert state["step"] == 3 and state["config"]["arch"] == "tiny"
     assert load_model(tmp_path / "run" / "last.pt").config.G == 8
@@ -162,6 +163,54 @@ def test_fine_tuning_from_another_architecture_is_a_clear_error(train_dir, tmp_p
         Trainer(tiny_config(train_dir, tmp_path / "x", arch="small", init_from=str(tmp_path / "base" / "last.pt")))
 
 
+def test_ema_resume_is_exact_and_best_holds_the_average(train_dir, val_dir, tmp_path):
+    straight = Trainer(tiny_config(train_dir, tmp_path / "straight", steps=40, ema_decay=0.9, val=str(val_dir), val_every=20))
+    straight.run()
+    first = Trainer(tiny_config(train_dir, tmp_path / "split", steps=40, ema_decay=0.9))
+    first._open_outputs()
+    for _ in range(20):  # stopped half-way, as a killed run would be after its checkpoint
+        first.train_step()
+    first._save("last.pt")
+    resumed = Trainer(tiny_config(train_dir, tmp_path / "split", steps=40, ema_decay=0.9), resume=True)
+    resumed.run()
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
+    for key in ("model", "raw_model"):
+        for name, weight in a[key].items():
+            assert torch.equal(b[key][name], weight), (key, name)
+    # The saved model is the average, not the optimiser's weights.
+    assert any(not torch.equal(a["model"][k], a["raw_model"][k]) for k in a["model"])
+    assert straight.best_psnr == torch.load(tmp_path / "straight" / "best.pt", weights_only=True)["best_psnr"]
+
+
+def test_reparam_fine_tune_starts_from_a_plain_checkpoint_and_exports_plain(train_dir, tmp_path):
+    Trainer(tiny_config(train_dir, tmp_path / "plain", steps=3)).run()
+    plain = load_model(tmp_path / "plain" / "last.pt")
+    tuned = Trainer(tiny_config(train_dir, tmp_path / "rep", steps=6, reparam=True, init_from=str(tmp_path / "plain" / "last.pt")))
+    x = torch.rand(1, 3, 20, 20)
+    with torch.no_grad():  # before any step the re-parameterised model computes the plain one's function
+        assert (tuned.model.float()(x) - plain(x)).abs().max() < 1e-5
+    tuned.run()
+    exported = load_model(tmp_path / "rep" / "last.pt")
+    assert type(exported.sfe1) is torch.nn.Conv2d
+    assert not torch.equal(exported.sfe1.weight, plain.sfe1.weight)  # it trained
+
+
+def test_synthetic_share_cuts_batches_from_rendered_canvases(train_dir, tmp_path):
+    from sr_scale.core.data import SYNTHETIC, PatchSampler
+
+    config = tiny_config(train_dir, tmp_path, synthetic_share=0.5, patch_size=24, batch_size=4)
+    sampler = PatchSampler(config, 2)
+    drawn = [sampler.choose(step_rng(0, 0, step)) for step in range(200)]
+    assert 70 < drawn.count(SYNTHETIC) < 130
+    step = drawn.index(SYNTHETIC)
+    lr, hr = sampler.sample(step_rng(0, 0, step))
+    again = sampler.sample(step_rng(0, 0, step))
+    assert lr.shape == (4, 24, 24, 3) and hr.shape == (4, 48, 48, 3)
+    assert np.array_equal(lr, again[0]) and np.array_equal(hr, again[1])  # resumable: a function of the step
+    assert Trainer(config).train_step()[0] > 0
+
+
 # ---------------------------------------------------------------- interruptions
 @pytest.mark.slow
 def test_resume_after_sigkill_ends_with_the_weights_and_losses_of_an_uninterrupted_run(train_dir, tmp_path):
@@ -173,14 +222,14 @@ def test_resume_after_sigkill_ends_with_the_weights_and_losses_of_an_uninterrupt
     wait_for(tmp_path / "killed" / "last.pt", killed)
     killed.send_signal(signal.SIGKILL)
     killed.communicate()
-    stopped_at = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)["step"]
+    stopped_at = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)["step"]
     assert 0 < stopped_at < 150, "the run must be killed mid-way for this test to mean anything"
     code, stderr = finish(sr_train(*args, "--out", str(tmp_path / "killed"), "--resume"))
     assert code == 0, stderr
     assert f"resumed from {tmp_path / 'killed' / 'last.pt'} at step {stopped_at}" in stderr
 
-    straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)
-    resumed = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)
+    straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)
     assert resumed["step"] == straight["step"] == 150
     for name, weight in straight["model"].items():
         assert torch.equal(resumed["model"][name], weight), name
@@ -195,7 +244,7 @@ def test_ctrl_c_saves_the_current_step_and_exits_cleanly(train_dir, tmp_path):
     code, stderr = finish(run, timeout=60)
     assert code == 128 + signal.SIGINT, stderr
     assert "Traceback" not in stderr
-    step = torch.load(tmp_path / "last.pt", weights_only=False)["step"]
+    step = torch.load(tmp_path / "last.pt", weights_only=True)["step"]
     assert f"stopped at step {step}" in stderr
     assert 20 <= step < 1000000
 
@@ -210,7 +259,7 @@ def test_torchrun_with_two_cpu_processes_saves_one_checkpoint_set(train_dir, val
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.toml", "last.pt", "tensorboard"]
     assert len(list((out / "tensorboard").iterdir())) == 1  # rank 1 logs nothing
-    state = torch.load(out / "last.pt", weights_only=False)
+    state = torch.load(out / "last.pt", weights_only=True)
     assert state["step"] == 20
     assert not any(k.startswith("module.") for k in state["model"])  # the bare model, not DDP's wrapper
     # Two ranks, 4 patches each per step.
