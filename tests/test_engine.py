@@ -56,7 +56,7 @@ def test_inference_path_never_imports_torch(tmp_path, butterfly):
     code = (
         "import sys, numpy as np\n"
         "from sr_scale.core.engine import Upscaler\n"
-        "from sr_scale.core import image_io, evaluate, tiling, metrics, degradations\n"
+        "from sr_scale.core import image_io, evaluate, eval_cli, results, report, tiling, metrics, degradations\n"
         "from sr_scale.imagemagick_wrapper import cli\n"
         "Upscaler('x2').upscale(np.zeros((20, 20, 3), np.uint8))\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'tensorboard'))\n"

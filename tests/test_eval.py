@@ -15,7 +15,9 @@ from PIL import Image
 from conftest import SET5
 from sr_scale.core.baselines import BaselineError, ExternalCommand, bicubic, lanczos
 from sr_scale.core.engine import Upscaler
-from sr_scale.core.evaluate import EvalError, ImageResult, evaluate_folder, main, results_document, score, summarise, write_json
+from sr_scale.core.eval_cli import main
+from sr_scale.core.evaluate import EvalError, ImageResult, evaluate_folder, score, summarise
+from sr_scale.core.results import results_document, write_json
 from sr_scale.core.report import Report, ReportConfig, box_mean, error_heat_map, patch_psnr, worst_window
 
 SR_SCALE = Path(sys.executable).parent / "sr-scale"
@@ -256,3 +258,22 @@ def test_cli_report_folder_that_cannot_be_made_is_a_one_line_error(tiny_onnx, tm
     result = CliRunner().invoke(main, [str(SET5), "--model", str(tiny_onnx), "--baseline", "bicubic", "--out", str(blocker / "report")])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [f"Error: --out {blocker / 'report'}: cannot create it (Not a directory)"]
+
+
+def test_the_protocol_is_a_library_without_click_and_without_a_cycle_with_the_report():
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "import sr_scale.core.evaluate, sr_scale.core.results, sr_scale.core.report\n"
+        "assert 'click' not in sys.modules, 'the protocol imports click'\n"
+        "assert 'sr_scale.core.eval_cli' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_wrong_choice_of_methods_is_a_library_error_not_a_click_one(tiny_onnx):
+    from sr_scale.core.evaluate import MethodChoiceError, build_methods
+
+    with pytest.raises(MethodChoiceError, match="--reference 'bicubic' is not among the baselines"):
+        build_methods([str(tiny_onnx)], ["lanczos"], [], "bicubic", threads=1)

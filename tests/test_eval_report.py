@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from conftest import SET5
-from sr_scale.core.evaluate import main
+from sr_scale.core.eval_cli import main
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -43,7 +43,7 @@ def test_metrics_embed_the_per_set_means_of_clean_and_jpeg_sr_eval_runs(tiny_onn
     from click.testing import CliRunner
 
     from conftest import SET5
-    from sr_scale.core.evaluate import main as sr_eval
+    from sr_scale.core.eval_cli import main as sr_eval
 
     files = []
     for jpeg in (0, 75):
