@@ -115,7 +115,6 @@ class Upscaler:
         providers = _providers(device)
         path = choose_model_file(model, precision, on_cpu=providers[0] == "CPUExecutionProvider")
         self.path = path  # the file really run (an int8 copy or the float32 model)
-        self.precision = "int8" if path.name.endswith(INT8_SUFFIX) else "float32"
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # On CPU, `threads` tiles run at once, one thread each: onnxruntime's intra-op threads scale
@@ -137,6 +136,7 @@ class Upscaler:
         if device == "cuda" and self.device != "cuda":
             raise ModelError("--device cuda: onnxruntime could not start CUDA (check the driver and CUDA libraries)")
         self.info = read_info(self.session)
+        self.precision = model_precision(self.info)  # what the file is, not what its name suggests
         self.scale = self.info.scale
         self.tile = tile
         # Self-ensemble: average the model over the 8 flips/rotations (8x the compute).
@@ -174,12 +174,15 @@ class Upscaler:
             if len(views) == 1:
                 image = self._upscale_once(image, _sub_progress(progress, p, runs))
                 continue
-            total = None
-            for v, (forward, inverse) in enumerate(views):
-                sr = inverse(self._upscale_float(np.ascontiguousarray(forward(image)), _sub_progress(progress, p * len(views) + v, runs)))
-                total = sr if total is None else total + sr
+            # One float32 sum, in place: each view's tiles are added straight into it, through the
+            # view's own flip/rotation of the sum (a numpy view), so no view's output is ever held.
+            h, w = image.shape[:2]
+            total = np.zeros((h * self.scale, w * self.scale, 3), np.float32)
+            for v, (forward, _) in enumerate(views):
+                self._add_upscaled(np.ascontiguousarray(forward(image)), forward(total), _sub_progress(progress, p * len(views) + v, runs))
             peak = float(np.iinfo(image.dtype).max)
-            image = np.clip(np.rint(total * (peak / len(views))), 0, peak).astype(image.dtype)
+            total *= peak / len(views)
+            image = np.clip(np.rint(total, out=total), 0, peak, out=total).astype(image.dtype)
         return image
 
     def _upscale_once(self, image: np.ndarray, progress: Callable[[float], None] | None) -> np.ndarray:
@@ -191,14 +194,10 @@ class Upscaler:
             out[where] = np.clip(np.rint(kept * peak), 0, peak)
         return out
 
-    def _upscale_float(self, image: np.ndarray, progress: Callable[[float], None] | None) -> np.ndarray:
-        """One enlargement as float32 in [0, 1]-ish (unclamped), for averaging."""
-        h, w = image.shape[:2]
-        s = self.scale
-        out = np.empty((h * s, w * s, 3), dtype=np.float32)
+    def _add_upscaled(self, image: np.ndarray, total: np.ndarray, progress: Callable[[float], None] | None) -> None:
+        """Add one enlargement, float32 in [0, 1]-ish (unclamped), into `total` (for averaging)."""
         for where, kept in self._tiles(image, progress):
-            out[where] = kept
-        return out
+            total[where] += kept
 
     def _tiles(self, image: np.ndarray, progress: Callable[[float], None] | None):
         """Yield (output slices, enlarged float32 pixels) tile by tile, in grid order, with
@@ -246,6 +245,12 @@ def read_info(session) -> ModelInfo:
         return ModelInfo(int(metadata["scale"]), int(metadata["receptive_radius"]), metadata)
     except (KeyError, ValueError):
         raise ModelError("not an sr-scale model: its ONNX metadata has no scale/receptive_radius") from None
+
+
+def model_precision(info: ModelInfo) -> str:
+    """"float32", "float16" or "int8": the first word of the `precision` metadata key that the fp16 and
+    int8 exporters write; sr-export's own (float32) files have none."""
+    return (info.metadata.get("precision") or "float32").split()[0]
 
 
 def describe(info: ModelInfo) -> dict:
