@@ -182,17 +182,17 @@ def build_methods(
 ) -> tuple[dict[str, Upscale | FileUpscaler], dict, int]:
     """Baselines, external commands and models by display name, the models' Upscalers, and the scale.
 
-    A model is named after its embedded name or its file's stem, plus ".int8" when its int8 copy
-    is what runs (precision). Names must be unique.
+    A model is named after its embedded name or its file's stem, plus ".int8" when the engine runs
+    its int8 copy in its place (precision). Names must be unique.
     """
     from .baselines import baseline, default_baselines
-    from .engine import Upscaler
+    from .engine import Upscaler, model_path
 
     upscalers = {}
     for m in models:
         upscaler = Upscaler(m, threads=threads, tta=tta, precision=precision)
         name = Path(m).stem if m.lower().endswith(".onnx") else m
-        upscalers[name + (".int8" if upscaler.precision == "int8" else "")] = upscaler
+        upscalers[name + (f".{upscaler.precision}" if upscaler.path != model_path(m) else "")] = upscaler
     for upscaler in upscalers.values():
         # onnxruntime allocates its buffers on the first run: keep that out of the first image's time.
         upscaler.upscale(np.zeros((16, 16, 3), np.uint8))
