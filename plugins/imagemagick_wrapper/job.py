@@ -146,7 +146,7 @@ def process(picture: Picture, name: str, settings: Settings, upscaler: LazyUpsca
     if settings.operations:
         from .passthrough import apply
 
-        result = apply(result, settings.operations, settings.imagemagick)
+        result = apply(result, settings.operations, settings.imagemagick, settings.max_pixels)
     if settings.strip:
         result = replace(result, metadata=stripped(result.metadata))
     return result, quality

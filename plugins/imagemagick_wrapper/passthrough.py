@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from sr_scale.core.image_io import ImageError, Picture, encoded_bytes, read_image
+from sr_scale.core.image_io import DEFAULT_MAX_PIXELS, ImageError, Picture, encoded_bytes, read_image
 
 # How many arguments an ImageMagick option takes. `-name` takes one unless listed here; `+name`
 # takes none unless listed here. (ImageMagick has no machine-readable arity list.)
@@ -78,8 +78,13 @@ def check_available(operations: list[list[str]]) -> str:
     return binary
 
 
-def apply(picture: Picture, operations: list[list[str]], binary: str) -> Picture:
-    """Run ImageMagick's `operations` (each [option, *arguments]) on the pixels; metadata is kept."""
+def apply(picture: Picture, operations: list[list[str]], binary: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    """Run ImageMagick's `operations` (each [option, *arguments]) on the pixels; metadata is kept.
+
+    ImageMagick's result is read back under `max_pixels` (--max-pixels), or under the size of the
+    picture handed to it when that is larger: sr-scale's own enlargement is never refused, and an
+    operation that grows it further is held to the user's limit.
+    """
     with tempfile.TemporaryDirectory(prefix="sr-scale-") as folder:
         source, result = Path(folder) / "in.png", Path(folder) / "out.tif"
         source.write_bytes(encoded_bytes(replace(picture, metadata=type(picture.metadata)()), "PNG"))
@@ -88,5 +93,6 @@ def apply(picture: Picture, operations: list[list[str]], binary: str) -> Picture
         if done.returncode != 0 or not result.exists():
             message = (done.stderr.strip().splitlines() or ["no output"])[0]
             raise ImageError(f"ImageMagick failed on {' '.join(' '.join(o) for o in operations)}: {message}")
-        processed = read_image(result.read_bytes(), name="ImageMagick's output")
+        processed = read_image(result.read_bytes(), name="ImageMagick's output",
+                               max_pixels=max(max_pixels, picture.width * picture.height))
     return replace(picture, pixels=processed.pixels)
