@@ -8,7 +8,6 @@
 # Usage: make-root.sh [ROOT]   (default $SR_SCALE_GIMP3_ROOT or /var/cache/sr-scale/gimp3-root)
 set -euo pipefail
 root=${1:-${SR_SCALE_GIMP3_ROOT:-/var/cache/sr-scale/gimp3-root}}
-mirror=${SR_SCALE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=gimp
 stamp="$root/.sr-scale-root"
 
@@ -20,6 +19,9 @@ if [ -e "$root" ] && [ ! -f "$stamp" ] && [ -n "$(ls -A "$root")" ]; then
   echo "make-root.sh: $root exists and is not a root made by this script; remove it or choose another path" >&2
   exit 1
 fi
+# The Debian archive: $SR_SCALE_DEBIAN_MIRROR if set, else the one this machine's own apt sources
+# use (a local or company mirror keeps working), else none, and mmdebstrap picks its default.
+mirror=${SR_SCALE_DEBIAN_MIRROR:-$(apt-get indextargets --format '$(REPO_URI)' 'Label: Debian' 'Identifier: Packages' 2>/dev/null | head -n 1)}
 mkdir -p "$(dirname "$root")"
 building="$root.building"
 rm -rf --one-file-system "$building" "$root"  # an unfinished build, or a root for an older package list
@@ -27,7 +29,7 @@ rm -rf --one-file-system "$building" "$root"  # an unfinished build, or a root f
 mmdebstrap --quiet --variant=minbase --include="$packages" \
   --aptopt='APT::Install-Recommends "false"' \
   --customize-hook='chroot "$1" apt-get clean' \
-  trixie "$building" "$mirror"
+  trixie "$building" ${mirror:+"$mirror"}
 echo "$packages" > "$building/.sr-scale-root"
 mv "$building" "$root"
 echo "make-root.sh: GIMP 3 root ready in $root ($(du -sh "$root" | cut -f1))"
