@@ -1,14 +1,13 @@
 """The enlargement step behind sr-scale: pass planning, grey and alpha handling, TTA, several passes."""
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import PRODUCTS
 from sr_scale.core.engine import DIHEDRAL, Upscaler
 from sr_scale.core.image_io import Picture
 from sr_scale.imagemagick_wrapper.enlarge import Plan, enlarge, plan_for, resample
 
-PRODUCTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "train" / "products"
 
 
 @pytest.mark.parametrize(("size", "passes"), [((200, 100), 1), ((201, 100), 2), ((400, 200), 2), ((401, 1), 3),

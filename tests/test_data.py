@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DATA, SET5
+from conftest import SET5, T91
 from sr_scale.core.config import DataSource, TrainConfig
 from sr_scale.core.data import PatchSampler, dihedral, list_images, load_val_images, read_rgb
 from sr_scale.core.degradations import bicubic_downscale
 
-T91 = DATA / "train" / "T91"
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps
 
+from conftest import SET14
 from sr_scale.core.image_io import ImageError, Picture, atomic_write, encoded_bytes, read_image, write_image
 from sr_scale.core.jpeg_quality import estimate_quality
 from sr_scale.core.metadata import Metadata, for_new_size, upright
 
-SET14 = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval" / "Set14"
 IMAGEMAGICK = shutil.which("magick") or "convert"
 
 

@@ -2,16 +2,15 @@
 import io
 import subprocess
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import png
 import pytest
 from PIL import Image
 
+from conftest import SET14
 from sr_scale.core import png_writer
 
-SET14 = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval" / "Set14"
 
 
 @pytest.fixture(scope="module")

@@ -24,10 +24,8 @@ from sr_scale.ray_batch.cli import main as sr_scale_ray_main  # noqa: E402
 from sr_scale.ray_batch.manifest import MANIFEST_NAME  # noqa: E402
 from sr_scale.ray_batch.pipeline import FETCH_CPUS, plan_actors  # noqa: E402
 
-from conftest import DATA  # noqa: E402
+from conftest import PRODUCTS, SET14  # noqa: E402
 
-PRODUCTS = DATA / "train" / "products"
-SET14 = DATA / "eval" / "Set14"
 BROKEN = ("truncated.png", "not-an-image.jpg", "empty.webp")
 
 

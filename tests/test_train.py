@@ -19,12 +19,11 @@ pytest.importorskip("tensorboard")
 from click.testing import CliRunner  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from conftest import DATA, SET5  # noqa: E402
+from conftest import SET5, T91  # noqa: E402
 from sr_scale.core.config import DataSource, TrainConfig  # noqa: E402
 from sr_scale.core.checkpoint import load_model  # noqa: E402
 from sr_scale.core.train import Trainer, lr_factor, main, step_rng, validate  # noqa: E402
 
-T91 = DATA / "train" / "T91"
 TRAIN_IMAGES = ["t1.png", "t2.png", "t3.png", "t5.png", "tt1.png"]  # real photos, 130-290 px
 # Tiny and fast: the tiny RDN, 16-pixel LR patches, 4 per batch, one thread per process.
 TINY = ["--set", "arch='tiny'", "--set", "patch_size=16", "--set", "batch_size=4", "--set", "threads=1",
