@@ -9,6 +9,7 @@ full-size copy. The image size is checked from the header before anything is dec
 from __future__ import annotations
 
 import io
+import logging
 import os
 import struct
 import warnings
@@ -37,6 +38,10 @@ DEFAULT_MAX_PIXELS = 128_000_000
 # Pillow's own bomb check is replaced by the explicit max_pixels check in read_image, which every
 # caller goes through and which the user can raise.
 Image.MAX_IMAGE_PIXELS = None
+# tifffile logs every defect of a corrupt file it reads (often a dozen lines), and with no logging
+# configured Python prints them on stderr; read_image reports the file in one line instead. A
+# program that configures logging still gets them.
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
 
 
 class ImageError(Exception):
@@ -91,7 +96,7 @@ def read_image(source: str | os.PathLike | bytes, name: str | None = None, max_p
                 _check_header(im, name, max_pixels)
                 deep = _is_16bit_colour(im)  # before read_metadata: PNG's getexif() decodes the pixels
                 metadata = read_metadata(im)
-                pixels = _decode(im, source, deep)
+                pixels = _decode(im, source, deep, name)
                 fmt = "JPEG" if im.format == "MPO" else im.format
                 if im.mode == "CMYK":
                     # The input's CMYK profile does not describe the RGB pixels now held.
@@ -138,11 +143,19 @@ def _read_tiff_with_tifffile(source: str | os.PathLike | bytes, name: str, max_p
         raise
     except Exception as error:  # tifffile's own error types for corrupt files
         raise ImageError(f"{name}: cannot decode ({_first_line(error)})") from None
+    return Picture(_tiff_layout(pixels, name), Metadata(), "TIFF")
+
+
+def _tiff_layout(pixels: np.ndarray, name: str) -> np.ndarray:
+    """tifffile's array as (H, W, C) uint8/uint16, C 1..4; ImageError for anything else (a corrupt
+    file can give an empty or oddly shaped array)."""
     if pixels.ndim == 2:
         pixels = pixels[..., None]
-    if pixels.dtype not in (np.uint8, np.uint16) or pixels.shape[2] > 4:
-        raise ImageError(f"{name}: unsupported TIFF layout {pixels.dtype} x {pixels.shape[2]} samples")
-    return Picture(pixels, Metadata(), "TIFF")
+    elif pixels.ndim == 3 and pixels.shape[0] in (2, 3, 4) and pixels.shape[2] not in (2, 3, 4):
+        pixels = pixels.transpose(1, 2, 0)  # planar (separate) storage
+    if pixels.ndim != 3 or pixels.size == 0 or pixels.dtype not in (np.uint8, np.uint16) or pixels.shape[2] > 4:
+        raise ImageError(f"{name}: unsupported TIFF layout ({pixels.dtype}, shape {pixels.shape})")
+    return pixels
 
 
 def _first_line(error: BaseException) -> str:
@@ -163,18 +176,18 @@ def _check_header(im: Image.Image, name: str, max_pixels: int) -> None:
                          f"(split it first, e.g. convert {name} frame_%03d.png)")
 
 
-def _decode(im: Image.Image, source: str | os.PathLike | bytes, deep: bool) -> np.ndarray:
+def _decode(im: Image.Image, source: str | os.PathLike | bytes, deep: bool, name: str) -> np.ndarray:
     """Pixels as stored in the file (not yet oriented), in the layout of the module docstring."""
     if deep:
         raw = io.BytesIO(source) if isinstance(source, bytes) else source
-        return _read_png16(raw) if im.format == "PNG" else _read_tiff16(raw)
+        return _read_png16(raw) if im.format == "PNG" else _read_tiff16(raw, name)
     mode = im.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return np.asarray(im).astype(np.uint16)[..., None]
     if mode == "I":  # 16-bit grey from some decoders arrives as 32-bit integers
         return np.clip(np.asarray(im), 0, 65535).astype(np.uint16)[..., None]
     if mode == "F":
-        raise ImageError("32-bit floating-point images are not supported")
+        raise ImageError(f"{name}: 32-bit floating-point images are not supported")
     if mode == "CMYK":
         return np.asarray(_cmyk_to_rgb(im))
     if mode == "P":
@@ -205,13 +218,10 @@ def _read_png16(raw) -> np.ndarray:
     return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(height, width, info["planes"])
 
 
-def _read_tiff16(raw) -> np.ndarray:
+def _read_tiff16(raw, name: str) -> np.ndarray:
     import tifffile
 
-    pixels = tifffile.imread(raw)
-    if pixels.ndim == 3 and pixels.shape[0] in (2, 3, 4) and pixels.shape[2] not in (2, 3, 4):
-        pixels = pixels.transpose(1, 2, 0)  # planar (separate) storage
-    return pixels.astype(np.uint16)
+    return _tiff_layout(tifffile.imread(raw), name)
 
 
 def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
