@@ -18,9 +18,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageCms
 
+from conftest import SET14
 from sr_scale.imagemagick_wrapper.cli import main
 
-SET14 = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval" / "Set14"
 IMAGEMAGICK = shutil.which("magick") or "convert"
 XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
        b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>')
@@ -362,6 +362,15 @@ def test_output_equal_to_input_is_refused_and_input_untouched(samples, tiny_onnx
 def test_usage_errors_exit_2(args, samples, tiny_onnx, tmp_path):
     result = sr_scale(samples / "rgb.png", *args, tmp_path / "out.png", model=tiny_onnx)
     assert result.exit_code == 2 and not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("where", ["before OUT", "after OUT"])
+def test_an_unknown_single_dash_option_is_named_as_imagemagick_names_it(where, samples, tiny_onnx, tmp_path):
+    # Before OUT it would otherwise take OUT as its argument and leave one path ("give IN OUT").
+    args = ["-frobnicate", tmp_path / "out.png"] if where == "before OUT" else [tmp_path / "out.png", "-frobnicate"]
+    result = sr_scale(samples / "rgb.png", *args, model=tiny_onnx)
+    assert result.exit_code == 2 and not (tmp_path / "out.png").exists()
+    assert result.stderr.strip().splitlines()[-1] == "Error: unrecognized option '-frobnicate'"
 
 
 def test_missing_model_file_is_an_error_naming_it(samples, tmp_path):

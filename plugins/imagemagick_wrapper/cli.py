@@ -24,7 +24,7 @@ class ImageMagickCommand(click.Command):
     """A click command that first lifts ImageMagick pass-through options out of the arguments."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        from .passthrough import arity, looks_like_option
+        from .passthrough import UnknownOption, arity, check_known, looks_like_option
 
         own = {}
         for param in self.get_params(ctx):
@@ -44,6 +44,10 @@ class ImageMagickCommand(click.Command):
                 kept.extend(args[i : i + 1 + takes])
                 i += 1 + takes
                 continue
+            try:  # named before anything else: an unknown option would otherwise take OUT as its argument
+                check_known(token)
+            except UnknownOption as error:
+                raise click.UsageError(str(error), ctx) from None
             takes = arity(token)
             if i + takes >= len(args):
                 raise click.UsageError(f"{token}: needs {takes} argument{'s' if takes > 1 else ''}", ctx)

@@ -65,16 +65,23 @@ class UnknownOption(ImageError):
     """An option neither sr-scale nor the installed ImageMagick has: a usage error."""
 
 
+def check_known(option: str) -> None:
+    """UnknownOption, in ImageMagick's words, for an option the installed ImageMagick does not have
+    either; nothing when there is no ImageMagick or it cannot tell (check_available says so)."""
+    binary = imagemagick()
+    known = known_options(binary) if binary else frozenset()
+    if known and option not in known:
+        raise UnknownOption(f"unrecognized option '{option}'")
+
+
 def check_available(operations: list[list[str]]) -> str:
     """The ImageMagick binary to run `operations` with; ImageError naming the option otherwise."""
     binary = imagemagick()
     if binary is None:
         raise ImageError(f"{operations[0][0]}: not implemented by sr-scale, and ImageMagick (magick or convert) "
                          "is not on PATH to apply it")
-    known = known_options(binary)
     for operation in operations:
-        if known and operation[0] not in known:
-            raise UnknownOption(f"{operation[0]}: unknown option (neither sr-scale nor ImageMagick has it)")
+        check_known(operation[0])
     return binary
 
 
