@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from conftest import SET14
 from sr_scale.core.jpeg_quality import estimate_quality, imagemagick_quality, read_tables, scaled_table, STANDARD_LUMA
 
-SET14 = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval" / "Set14"
 needs_imagemagick = pytest.mark.skipif(shutil.which("convert") is None, reason="ImageMagick is not installed")
 
 # (name, Pillow save options) and (name, `convert` options): both libraries, 4:2:0 and 4:4:4, progressive.
