@@ -38,10 +38,11 @@ DEFAULT_MAX_PIXELS = 128_000_000
 # Pillow's own bomb check is replaced by the explicit max_pixels check in read_image, which every
 # caller goes through and which the user can raise.
 Image.MAX_IMAGE_PIXELS = None
-# tifffile logs every defect of a corrupt file it reads (often a dozen lines), and with no logging
-# configured Python prints them on stderr; read_image reports the file in one line instead. A
-# program that configures logging still gets them.
-logging.getLogger("tifffile").addHandler(logging.NullHandler())
+# Pillow and tifffile log the defects of a corrupt file they read (tifffile often a dozen lines),
+# and with no logging configured Python prints them on stderr; read_image reports the file in one
+# line instead. A program that configures logging still gets them.
+for _library in ("PIL", "tifffile"):
+    logging.getLogger(_library).addHandler(logging.NullHandler())
 
 
 class ImageError(Exception):
