@@ -63,6 +63,8 @@ for job in json.load(open(io + "/jobs.json")):
         image.insert_layer(layer, None, 0)
         layer.set_offsets(*job["offset"])
         image.set_selected_layers([layer])
+    if job.get("lock"):
+        image.get_selected_layers()[0].set_lock_content(True)
     result = {{"before": dump(image, job["name"] + "-before")}}
     if job.get("gimp_scale"):
         Gimp.context_push()
@@ -162,6 +164,7 @@ def gimp_run(tmp_path_factory, inputs, tiny_onnx) -> dict:
         {"name": "artefact-model", "input": str(inputs["grey"]), "model": "x2-jpeg", "tile": TILE},
         {"name": "gimp-scale", "input": str(inputs["rgb"]), "gimp_scale": True},
         {"name": "missing-model", "input": str(inputs["rgb"]), "model_file": str(missing), "tile": TILE},
+        {"name": "locked", "input": str(inputs["rgb"]), "model_file": str(tiny_onnx), "tile": TILE, "lock": True},
     ]
     (io / "jobs.json").write_text(json.dumps(jobs))
     binds = [arg for path in engine_paths() for arg in ("-r", path)]
@@ -233,6 +236,16 @@ def test_missing_model_is_an_execution_error_and_leaves_the_image_unchanged(gimp
     result = gimp_run["missing-model"]
     assert result["status"] == "execution-error"
     assert "no-such-model.onnx" in result["message"]
+    before, after = result["before"], result["after"]
+    assert (after["width"], after["height"]) == (before["width"], before["height"]) == (48, 40)
+    assert np.array_equal(layer_pixels(after["layers"][0]), layer_pixels(before["layers"][0]))
+
+
+def test_locked_layer_is_an_execution_error_and_leaves_the_image_unchanged(gimp_run):
+    """GIMP refuses to write locked pixels only after the image was scaled: checked before."""
+    result = gimp_run["locked"]
+    assert result["status"] == "execution-error"
+    assert "locked" in result["message"] and "Background" in result["message"]
     before, after = result["before"], result["after"]
     assert (after["width"], after["height"]) == (before["width"], before["height"]) == (48, 40)
     assert np.array_equal(layer_pixels(after["layers"][0]), layer_pixels(before["layers"][0]))

@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from sr_scale.core.engine import DEFAULT_TILE, DEVICES, EMBEDDED_MODELS
+from sr_scale.core import engine as core_engine
+from sr_scale.core.engine import DEFAULT_MODEL, DEFAULT_TILE, DEVICES, EMBEDDED_MODELS
 from sr_scale.core.image_io import read_image
 from sr_scale.gimp import pixels
 from sr_scale.gimp.install import PLUG_IN, default_gimp_dir, main, this_engine
@@ -52,10 +53,49 @@ def test_png_encoding_round_trips_every_layer_layout(tmp_path, channels, depth):
     assert np.array_equal(array_of(read_png(path, channels, depth)), array)
 
 
-def test_plug_in_offers_every_embedded_model_and_the_engines_tile_default():
-    # The plug-in cannot import the engine in GIMP's Python, so it keeps its own copy of these.
-    assert set(EMBEDDED_MODELS) <= set(pixels.MODELS)
-    assert pixels.DEFAULT_TILE == DEFAULT_TILE and set(pixels.DEVICES) == set(DEVICES)
+def test_plug_in_copies_of_the_engines_models_devices_and_default_tile_are_the_engines():
+    # The plug-in registers itself without importing the engine, so it keeps copies of these.
+    assert set(pixels.MODELS) == set(EMBEDDED_MODELS)
+    assert pixels.DEFAULT_MODEL == DEFAULT_MODEL == Options().model
+    assert pixels.DEVICES == DEVICES and Options().device == DEVICES[0] == "auto"
+    assert pixels.DEFAULT_TILE == DEFAULT_TILE == Options().tile
+
+
+def test_one_onnxruntime_session_serves_every_layer_of_a_run(monkeypatch, crops, tiny_onnx):
+    made = []
+    real = core_engine.Upscaler
+
+    class Counting(real):
+        def __init__(self, *args, **kwargs):
+            made.append(args)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(core_engine, "Upscaler", Counting)
+    upscale = pixels.engine_upscaler()
+    options = Options(model_file=str(tiny_onnx), tile=24, device="cpu")
+    for kind in ("rgb", "rgba", "grey"):
+        upscale(layer_of(crops[kind]), options, lambda fraction: None)
+    assert len(made) == 1
+
+
+def test_onnxruntime_error_in_process_is_one_line_for_gimps_dialog(crops, tiny_onnx, tmp_path):
+    """A model whose input is fixed at 24x24 loads, then onnxruntime refuses the 48x40 layer
+    with an exception type of its own: the plug-in must get an UpscaleError, not a traceback."""
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(tiny_onnx))
+    for dim, value in zip(model.graph.input[0].type.tensor_type.shape.dim, (1, 3, 24, 24)):
+        dim.dim_value = value
+    fixed = tmp_path / "fixed.onnx"
+    onnx.save(model, str(fixed))
+    upscale = pixels.engine_upscaler()
+    with pytest.raises(UpscaleError) as caught:
+        upscale(layer_of(crops["rgb"]), Options(model_file=str(fixed), tile=0, device="cpu"), lambda fraction: None)
+    assert "\n" not in str(caught.value) and "dimension" in str(caught.value).lower()
+
+
+def test_bad_device_in_process_is_an_upscale_error(crops, tiny_onnx):
+    with pytest.raises(UpscaleError, match="device must be one of"):
+        pixels.engine_upscaler()(layer_of(crops["rgb"]), Options(model_file=str(tiny_onnx), device="tpu"), lambda f: None)
 
 
 def test_layer_pixels_refuse_a_wrong_byte_count():

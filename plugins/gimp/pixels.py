@@ -2,8 +2,10 @@
 
 Standard library only, because GIMP runs this module with its own Python (3.13 in Debian trixie,
 a bundled one on Windows and macOS) that usually cannot import numpy or onnxruntime. The install
-command copies it next to the plug-in file. Two ways to reach the engine:
+and bundle commands copy it next to the plug-in file. Three ways to reach the engine:
 
+- a self-contained bundle (`sr-scale-gimp bundle`, bundle.json beside the plug-in): sr-scale's
+  engine modules, numpy and onnxruntime for GIMP's very Python version and platform, run in-process;
 - in-process, when that Python can import sr-scale's modules (same Python version as the
   sr-scale installation, or sr-scale installed for GIMP's Python itself);
 - otherwise the installed `sr-scale` command, called with an argument list (no shell), the pixels
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import struct
 import subprocess
 import sys
@@ -24,9 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+PLUG_IN = "sr-scale-upscale"  # GIMP loads plug-ins/PLUG_IN/PLUG_IN.py only (names must match)
 ENGINE_FILE = "engine.json"  # written by `sr-scale-gimp install` next to the plug-in
+BUNDLE_FILE = "bundle.json"  # written by `sr-scale-gimp bundle` next to the plug-in
+BUNDLE_SITE = "site"  # the bundle's folder of unpacked wheels (numpy, onnxruntime)
 SCALE = 2
+# Copies of the engine's constants (the plug-in cannot import the engine to register itself):
+# tests/test_gimp_plugin.py ties each to sr_scale.core.engine's.
 MODELS = {"x2": "Default (photos, clean images)", "x2-jpeg": "Artefact-cancelling (JPEG, compressed images)"}
+DEFAULT_MODEL = "x2"
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_TILE = 128  # LR pixels per tile side, as sr-scale's engine
 
@@ -95,7 +104,7 @@ def _swap16(data: bytes) -> bytes:
 class Options:
     """The procedure's arguments. model_file, when set, replaces the embedded model name."""
 
-    model: str = "x2"
+    model: str = DEFAULT_MODEL
     model_file: str = ""
     tile: int = DEFAULT_TILE  # LR pixels per tile side; 0 = the whole layer at once
     device: str = "auto"
@@ -132,50 +141,162 @@ def read_engine(folder: str | os.PathLike) -> Engine:
         raise UpscaleError(f"{path} is damaged ({error}): reinstall with `sr-scale-gimp install`") from None
 
 
+Progress = Callable[[float], None]  # fraction done, 0-1
+Upscale = Callable[[LayerPixels, Options, Progress], LayerPixels]
+
+
+def python_version() -> str:
+    """This interpreter's "major.minor", the unit compiled wheels are made for."""
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def machine() -> str:
+    """This machine's architecture under one name per kind (Windows says AMD64, Linux aarch64)."""
+    name = platform.machine().lower()
+    return {"amd64": "x86_64", "x64": "x86_64", "aarch64": "arm64"}.get(name, name)
+
+
+def upscaler_for(folder: str | os.PathLike, read_png: Callable[[Path, int, int], LayerPixels],
+                 pulse: Callable[[], None]) -> Upscale:
+    """How the plug-in installed in `folder` enlarges a layer: from its bundle when it carries
+    one, otherwise in-process from the recorded installation or through its `sr-scale` command."""
+    bundle = read_bundle(folder)
+    if bundle is not None:
+        return bundle_upscaler(folder, bundle)
+    engine = read_engine(folder)
+    in_process = in_process_upscaler(engine)
+    if in_process is not None:
+        return in_process
+    return lambda pixels, options, progress: upscale_with_command(engine, pixels, options, read_png, pulse)
+
+
 # --- the engine in GIMP's own Python ------------------------------------------------------------
 
-def in_process_upscaler(engine: Engine) -> Callable[[LayerPixels, Options, Callable[[float], None]], LayerPixels] | None:
+@dataclass(frozen=True)
+class Bundle:
+    """What a self-contained bundle was built for, as `sr-scale-gimp bundle` recorded it."""
+
+    python: str  # "3.13": the only Python version its compiled wheels load in
+    platform: str  # the wheels' platform tag, e.g. "manylinux_2_28_x86_64", "win_amd64"
+    system: str  # sys.platform of that tag: "linux", "win32", "darwin"
+    machine: str  # as machine() names it: "x86_64", "arm64"; "" = any (macOS universal2)
+    packages: dict[str, str] = field(default_factory=dict)  # bundled wheels: name -> version
+
+    def to_json(self) -> str:
+        return json.dumps({"python": self.python, "platform": self.platform, "system": self.system,
+                           "machine": self.machine, "packages": self.packages}, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "Bundle":
+        fields = json.loads(text)
+        return cls(str(fields["python"]), str(fields["platform"]), str(fields["system"]), str(fields.get("machine", "")),
+                   {str(k): str(v) for k, v in fields.get("packages", {}).items()})
+
+
+def read_bundle(folder: str | os.PathLike) -> Bundle | None:
+    """The bundle record beside the plug-in, or None for a plug-in installed in the default mode."""
+    path = Path(folder) / BUNDLE_FILE
+    try:
+        return Bundle.from_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise UpscaleError(f"{path} is damaged ({error}): rebuild the plug-in with `sr-scale-gimp bundle`") from None
+
+
+def bundle_mismatch(bundle: Bundle, python: str | None = None, system: str | None = None,
+                    arch: str | None = None) -> str | None:
+    """Why this interpreter cannot load the bundle's compiled wheels (None when it can).
+
+    Checked before numpy is imported: wheels of another Python version or system fail to import
+    with obscure messages at best, so the user gets this one line in GIMP's error dialog instead.
+    """
+    python, system, arch = python or python_version(), system or sys.platform, arch or machine()
+    if (python, system) == (bundle.python, bundle.system) and bundle.machine in ("", arch):
+        return None
+    return (f"this plug-in was bundled for Python {bundle.python} on {bundle.platform}, but GIMP runs Python {python} "
+            f"on {system} {arch}: rebuild it with `sr-scale-gimp bundle --python {python}` for this platform")
+
+
+def bundle_upscaler(folder: str | os.PathLike, bundle: Bundle) -> Upscale:
+    """upscale() from the bundle's own engine modules and wheels; UpscaleError when this Python
+    cannot load them (wrong version or platform, a damaged bundle)."""
+    problem = bundle_mismatch(bundle)
+    if problem:
+        raise UpscaleError(problem)
+    for path in (str(Path(folder) / BUNDLE_SITE), str(Path(folder))):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    try:
+        return engine_upscaler()
+    except ImportError as error:
+        raise UpscaleError(f"the bundled engine does not load in this GIMP ({error}): rebuild the plug-in with "
+                           "`sr-scale-gimp bundle`") from None
+
+
+def in_process_upscaler(engine: Engine) -> Upscale | None:
     """upscale(pixels, options, progress) running sr-scale's code in this process, or None when
     this Python cannot import it.
 
     The recorded site folders are added only for the very Python version they belong to:
     compiled packages (numpy, onnxruntime) of another version would fail in obscure ways.
-    Grey and alpha go through sr-scale's own enlarge(), so results match the command exactly.
     """
     import site
 
-    if engine.python == f"{sys.version_info.major}.{sys.version_info.minor}":
+    if engine.python == python_version():
         for folder in engine.site:
             if folder not in sys.path:
                 site.addsitedir(folder)
     try:
-        import numpy as np
-        from sr_scale.core.engine import ModelError, Upscaler
-        from sr_scale.core.image_io import Picture
-        from sr_scale.imagemagick_wrapper.enlarge import Plan, enlarge
+        return engine_upscaler()
     except ImportError:
         return None
 
-    def upscale(pixels: LayerPixels, options: Options, progress: Callable[[float], None]) -> LayerPixels:
+
+def engine_upscaler() -> Upscale:
+    """upscale() on sr-scale's engine, imported here (ImportError when this Python lacks it).
+
+    Grey and alpha go through sr-scale's own through_model(), so results match the command.
+    One onnxruntime session per (model, device, tile) serves every layer of the run. Every
+    failure of the engine (onnxruntime's own exception types, ValueError, ModelError) becomes
+    one UpscaleError line for GIMP's error dialog; only MemoryError passes, the plug-in reports it.
+    """
+    import numpy as np
+    from sr_scale.core.engine import Upscaler
+    from sr_scale.imagemagick_wrapper.enlarge import through_model
+
+    sessions: dict[tuple[str, str, int], Upscaler] = {}
+
+    def upscale(pixels: LayerPixels, options: Options, progress: Progress) -> LayerPixels:
         dtype = np.uint8 if pixels.depth == 1 else np.uint16
         lr = np.frombuffer(pixels.data, dtype=dtype).reshape(pixels.height, pixels.width, pixels.channels)
-        try:
-            upscaler = Upscaler(options.model_arg, device=options.device, tile=options.tile)
-        except (ModelError, ValueError) as error:
-            raise UpscaleError(str(error)) from None
-        runs = 1 + (pixels.channels in (2, 4))  # alpha takes a second model run
+        runs = 1 + (pixels.channels in (2, 4) and not (lr[..., -1] == np.iinfo(dtype).max).all())  # alpha: a second run
         done = []
 
-        def model(rgb, passes):
-            sr = upscaler.upscale(rgb, progress=lambda f: progress((len(done) + f) / runs), passes=passes)
+        def model(rgb):
+            sr = upscaler.upscale(rgb, progress=lambda f: progress(min(1.0, (len(done) + f) / runs)))
             done.append(True)
             return sr
 
-        size = (pixels.width * SCALE, pixels.height * SCALE)
-        sr = enlarge(Picture(lr), Plan(1, size), model).pixels
-        return LayerPixels(size[0], size[1], pixels.channels, pixels.depth, np.ascontiguousarray(sr).tobytes())
+        try:
+            key = (options.model_arg, options.device, options.tile)
+            if key not in sessions:
+                sessions[key] = Upscaler(options.model_arg, device=options.device, tile=options.tile)
+            upscaler = sessions[key]
+            sr = through_model(lr, model)
+        except MemoryError:
+            raise
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises types of its own, not RuntimeError
+            raise UpscaleError(one_line(error)) from None
+        return LayerPixels(sr.shape[1], sr.shape[0], pixels.channels, pixels.depth, np.ascontiguousarray(sr).tobytes())
 
     return upscale
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line for GIMP's error dialog (its first line, or its type's name)."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 # --- the engine through the sr-scale command ----------------------------------------------------

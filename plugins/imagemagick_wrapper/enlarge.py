@@ -9,18 +9,20 @@ The model sees RGB only; grey and alpha are handled here:
   black/white 25.6/27.9 dB against 19.4/22.7 dB for straight colour with a resampled alpha.
 The model makes as many passes as the enlargement needs; a Lanczos resample then reaches the exact
 size (also the only step when nothing is enlarged).
+
+`through_model` needs numpy only (Pillow and the metadata module are imported where they are used),
+so GIMP's own Python runs this very code from a self-contained plug-in bundle without Pillow.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-from PIL import Image
 
-from sr_scale.core.image_io import Picture
-from sr_scale.core.metadata import for_new_size
+if TYPE_CHECKING:
+    from sr_scale.core.image_io import Picture
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,11 @@ def plan_for(width: int, height: int, size: tuple[int, int], model_scale: int) -
 
 def enlarge(picture: Picture, plan: Plan, upscale: Callable[[np.ndarray, int], np.ndarray] | None) -> Picture:
     """Apply `plan`; `upscale(rgb, passes)` is the model (Upscaler.upscale), needed when plan.passes > 0."""
+    from sr_scale.core.metadata import for_new_size
+
     pixels = picture.pixels
     if plan.passes:
-        pixels = _through_model(pixels, lambda rgb: upscale(rgb, plan.passes))
+        pixels = through_model(pixels, lambda rgb: upscale(rgb, plan.passes))
     if (pixels.shape[1], pixels.shape[0]) != plan.size:
         pixels = resample(pixels, plan.size)
     width, height = plan.size
@@ -52,7 +56,8 @@ def enlarge(picture: Picture, plan: Plan, upscale: Callable[[np.ndarray, int], n
     return replace(picture, pixels=pixels, metadata=metadata)
 
 
-def _through_model(pixels: np.ndarray, model: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def through_model(pixels: np.ndarray, model: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(H, W, 1-4) uint8/uint16 pixels enlarged by `model` (RGB in, RGB out), grey and alpha as above."""
     channels = pixels.shape[2]
     peak = np.iinfo(pixels.dtype).max
     if channels in (1, 3):
@@ -96,6 +101,8 @@ def _colour_through_model(colour: np.ndarray, model: Callable[[np.ndarray], np.n
 
 def resample(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Lanczos resample of every channel to size (w, h), in float so 16 bits survive."""
+    from PIL import Image
+
     peak = np.iinfo(pixels.dtype).max
     channels = [
         np.asarray(Image.fromarray(pixels[..., c].astype(np.float32), "F").resize(size, Image.Resampling.LANCZOS))

@@ -3,7 +3,8 @@
 enlarged by sr-scale's Residual Dense Network, the others by GIMP's own scaling.
 
 Glue only: arguments, dialog, undo group and error statuses. The pixel work is in
-sr_scale/gimp/pixels.py, copied next to this file by `sr-scale-gimp install`.
+sr_scale/gimp/pixels.py, copied next to this file by `sr-scale-gimp install` (or `bundle`, which
+adds sr-scale's engine, numpy and onnxruntime for GIMP's own Python).
 """
 import os
 import sys
@@ -54,26 +55,50 @@ def read_png(path, channels, depth):
         image.delete()
 
 
-def enlarge_layers(layers, depth, options):
+def content_lock(layer):
+    """The name of the layer, or of the group above it, whose pixels are locked; None when none is.
+    Checked before the image is touched: GIMP refuses to write locked pixels only after scaling."""
+    item = layer
+    while item is not None:
+        if item.get_lock_content():
+            return item.get_name()
+        item = item.get_parent()
+    return None
+
+
+def enlarge_layers(upscale_layer, layers, depth, options):
     """Every selected layer enlarged by the model, before the image is touched at all."""
-    engine = pixels.read_engine(PLUG_IN_FOLDER)
-    in_process = pixels.in_process_upscaler(engine)
     results = []
     for index, layer in enumerate(layers):
         def progress(fraction, index=index):
             Gimp.progress_update((index + fraction) / len(layers))
 
         lr = read_layer(layer, channels_of(layer), depth)
-        if in_process:
-            sr = in_process(lr, options, progress)
-        else:
-            sr = pixels.upscale_with_command(engine, lr, options, read_png, Gimp.progress_pulse)
+        sr = upscale_layer(lr, options, progress)
+        if (sr.width, sr.height) != (lr.width * pixels.SCALE, lr.height * pixels.SCALE):
+            raise pixels.UpscaleError(f"the engine returned {sr.width}x{sr.height} for the {lr.width}x{lr.height} layer {layer.get_name()!r}")
         progress(1.0)
         results.append((layer, sr))
     return results
 
 
+def error(procedure, status, message):
+    return procedure.new_return_values(status, GLib.Error(f"AI Upscale 2x: {message}"))
+
+
 def upscale(procedure, run_mode, image, drawables, config, data):
+    layers = [d for d in drawables if isinstance(d, Gimp.Layer) and not d.is_group()]  # not masks, channels, groups
+    if not layers:
+        return error(procedure, Gimp.PDBStatusType.CALLING_ERROR, "select at least one pixel layer")
+    locked = [name for name in map(content_lock, layers) if name is not None]
+    if locked:
+        return error(procedure, Gimp.PDBStatusType.EXECUTION_ERROR,
+                     f"the pixels of layer {locked[0]!r} are locked: unlock them (Layers dialog) and run again")
+    try:  # a bundle built for another Python says so here, before any dialog
+        upscale_layer = pixels.upscaler_for(PLUG_IN_FOLDER, read_png, Gimp.progress_pulse)
+    except pixels.UpscaleError as problem:
+        return error(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, problem)
+
     if run_mode == Gimp.RunMode.INTERACTIVE:
         gi.require_version("GimpUi", "3.0")
         from gi.repository import GimpUi
@@ -86,19 +111,17 @@ def upscale(procedure, run_mode, image, drawables, config, data):
         if not accepted:
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
 
-    layers = [d for d in drawables if isinstance(d, Gimp.Layer) and not d.is_group()]  # not masks, channels, groups
-    if not layers:
-        return procedure.new_return_values(Gimp.PDBStatusType.CALLING_ERROR, GLib.Error("AI Upscale 2x: select at least one pixel layer"))
     options = pixels.Options(model=config.get_property("model"), model_file=config.get_property("model-file"),
                              tile=config.get_property("tile"), device=config.get_property("device"))
     depth = 1 if image.get_precision() in U8_PRECISIONS else 2
 
     Gimp.progress_init("AI Upscale 2x")
     try:
-        results = enlarge_layers(layers, depth, options)
-    except (pixels.UpscaleError, OSError, MemoryError) as error:  # the image is still untouched here
-        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(f"AI Upscale 2x: {error}"))
+        results = enlarge_layers(upscale_layer, layers, depth, options)
+    except (pixels.UpscaleError, OSError, MemoryError, ValueError) as problem:  # the image is still untouched here
+        return error(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, str(problem) or type(problem).__name__)
 
+    # Everything that can be checked was checked above; what fails from here on is GIMP itself.
     Gimp.context_push()
     image.undo_group_start()
     try:
@@ -106,8 +129,9 @@ def upscale(procedure, run_mode, image, drawables, config, data):
         image.scale(image.get_width() * pixels.SCALE, image.get_height() * pixels.SCALE)
         for layer, sr in results:
             write_layer(layer, sr)
-    except pixels.UpscaleError as error:
-        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(f"AI Upscale 2x: {error}"))
+    except (pixels.UpscaleError, GLib.Error) as problem:
+        return error(procedure, Gimp.PDBStatusType.EXECUTION_ERROR,
+                     f"{getattr(problem, 'message', problem)} (the image was changed: Edit > Undo puts it back)")
     finally:
         image.undo_group_end()
         Gimp.context_pop()
@@ -138,7 +162,7 @@ class SrScaleUpscale(Gimp.PlugIn):
         models = Gimp.Choice.new()
         for index, (model, label) in enumerate(pixels.MODELS.items()):
             models.add(model, index, label, "")
-        procedure.add_choice_argument("model", "_Model", "Embedded model", models, "x2", GObject.ParamFlags.READWRITE)
+        procedure.add_choice_argument("model", "_Model", "Embedded model", models, pixels.DEFAULT_MODEL, GObject.ParamFlags.READWRITE)
         procedure.add_string_argument("model-file", "Model _file", "Path to an .onnx model; replaces Model when set",
                                       "", GObject.ParamFlags.READWRITE)
         procedure.add_int_argument("tile", "_Tile size", "Input pixels per tile side (0 = whole layer at once)",
@@ -146,7 +170,7 @@ class SrScaleUpscale(Gimp.PlugIn):
         devices = Gimp.Choice.new()
         for index, device in enumerate(pixels.DEVICES):
             devices.add(device, index, device.upper() if device != "auto" else "Auto (GPU if available)", "")
-        procedure.add_choice_argument("device", "_Device", "Where the model runs", devices, "auto", GObject.ParamFlags.READWRITE)
+        procedure.add_choice_argument("device", "_Device", "Where the model runs", devices, pixels.DEVICES[0], GObject.ParamFlags.READWRITE)
         return procedure
 
 
