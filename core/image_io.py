@@ -118,6 +118,36 @@ def read_image(source: str | os.PathLike | bytes, name: str | None = None, max_p
     return Picture(orient(pixels, metadata.orientation), upright(metadata), fmt)
 
 
+def is_complete_image(path: str | os.PathLike) -> bool:
+    """True when `path` is a non-empty image that decodes to its end: what a batch or a restarted job
+    may skip as done. False for a zero-length file (a write cut short by a power loss on a file
+    system that had not flushed it), a truncated or corrupt file, or anything that is not an image.
+
+    A JPEG is decoded at 1/8 scale (libjpeg reads the whole stream but keeps 1/64 of the pixels);
+    what Pillow cannot open is tried as read_image would (tifffile, pypng), with no size limit.
+    """
+    try:
+        if os.path.getsize(path) == 0:
+            return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                if im.format == "JPEG":
+                    im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
+                im.load()
+        return True
+    except OSError as error:
+        if error.errno is not None:  # cannot be read at all (gone, a folder, no permission)
+            return False
+    except Exception:  # noqa: BLE001 - any decoder failure means "not a finished output"
+        pass
+    try:
+        read_image(path, max_pixels=2**63)
+        return True
+    except ImageError:
+        return False
+
+
 def _looks_like_tiff(source: str | os.PathLike | bytes) -> bool:
     if isinstance(source, bytes):
         head = source[:4]

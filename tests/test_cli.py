@@ -281,14 +281,27 @@ def test_batch_without_recursive_leaves_subfolders_alone(folder_of_images, tiny_
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.jpg"]
 
 
-def test_batch_skips_existing_outputs_unless_overwrite(folder_of_images, tiny_onnx, tmp_path):
+def test_batch_skips_existing_outputs_unless_overwrite(folder_of_images, samples, tiny_onnx, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "a.png").write_bytes(b"keep me")
+    shutil.copy(samples / "grey.png", out / "a.png")  # a finished image, though not this input's
+    kept = (out / "a.png").read_bytes()
     result = sr_scale("-o", out, folder_of_images / "a.png", model=tiny_onnx)
-    assert result.exit_code == 0 and (out / "a.png").read_bytes() == b"keep me" and "1 skipped" in result.stderr
+    assert result.exit_code == 0 and (out / "a.png").read_bytes() == kept and "1 skipped" in result.stderr
     result = sr_scale("-o", out, "--overwrite", folder_of_images / "a.png", model=tiny_onnx)
     assert result.exit_code == 0 and Image.open(out / "a.png").size == (96, 64)
+
+
+def test_batch_makes_again_an_output_that_is_empty_or_does_not_decode(folder_of_images, tiny_onnx, tmp_path):
+    """A power cut can leave a zero-length or truncated output: a rerun must not skip it forever."""
+    out = tmp_path / "out"
+    sr_scale("-o", out, folder_of_images / "a.png", folder_of_images / "b.jpg", model=tiny_onnx)
+    good = {name: (out / name).read_bytes() for name in ("a.png", "b.jpg")}
+    (out / "a.png").write_bytes(b"")
+    (out / "b.jpg").write_bytes(good["b.jpg"][: len(good["b.jpg"]) // 2])
+    result = sr_scale("-o", out, folder_of_images / "a.png", folder_of_images / "b.jpg", model=tiny_onnx)
+    assert result.exit_code == 0 and "2 written, 0 skipped" in result.stderr
+    assert {name: (out / name).read_bytes() for name in good} == good
 
 
 def test_batch_refuses_two_inputs_with_the_same_output_name(folder_of_images, samples, tiny_onnx, tmp_path):

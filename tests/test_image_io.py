@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from conftest import SET14
-from sr_scale.core.image_io import ImageError, Picture, atomic_write, encoded_bytes, read_image, write_image
+from sr_scale.core.image_io import ImageError, Picture, atomic_write, encoded_bytes, is_complete_image, read_image, write_image
 from sr_scale.core.jpeg_quality import estimate_quality
 from sr_scale.core.metadata import Metadata, for_new_size, upright
 
@@ -165,3 +165,26 @@ def test_failed_atomic_write_leaves_nothing_behind(tmp_path):
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_a_whole_image_is_complete_and_a_cut_one_is_not(photo, fmt, tmp_path):
+    whole = tmp_path / f"whole.{fmt.lower()}"
+    Image.fromarray(photo).save(whole, fmt)
+    data = whole.read_bytes()
+    cut, empty = tmp_path / f"cut.{fmt.lower()}", tmp_path / f"empty.{fmt.lower()}"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    empty.write_bytes(b"")
+    assert is_complete_image(whole) and not is_complete_image(cut) and not is_complete_image(empty)
+
+
+def test_a_sixteen_bit_grey_alpha_tiff_that_pillow_cannot_open_is_complete(photo, tmp_path):
+    import tifffile
+
+    path = tmp_path / "deep.tif"
+    tifffile.imwrite(path, (photo[..., :2].astype(np.uint16) * 257), photometric="minisblack", extrasamples=("unassalpha",))
+    assert is_complete_image(path)
+
+
+def test_a_missing_file_or_a_folder_is_not_a_complete_image(tmp_path):
+    assert not is_complete_image(tmp_path / "missing.png") and not is_complete_image(tmp_path)

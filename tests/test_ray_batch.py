@@ -156,6 +156,35 @@ def test_a_restarted_job_enlarges_only_what_is_missing(first_run, local_ray, cat
     assert "1 written, 5 skipped" in result.stderr
 
 
+@pytest.mark.slow  # starts Ray and its actors
+def test_a_restarted_job_redoes_outputs_left_empty_or_truncated(first_run, local_ray, catalog_folder, tiny_onnx, tmp_path):
+    """A power cut can leave a zero-length or half-written output: it is enlarged again, not skipped."""
+    out = tmp_path / "out"
+    shutil.copytree(first_run[0], out)
+    (out / "bag_x2.jpg").write_bytes(b"")
+    whole = (out / "baboon_x2.png").read_bytes()
+    (out / "baboon_x2.png").write_bytes(whole[: len(whole) // 2])
+    (out / MANIFEST_NAME).unlink()
+    result = _sr_scale_ray("-o", out, "--recursive", "--suffix", "_x2", catalog_folder, model=tiny_onnx)
+    rows = {Path(row["source"]).name: row["status"] for row in pq.read_table(out / MANIFEST_NAME).to_pylist()}
+    assert rows["bag.jpg"] == rows["baboon.png"] == "written" and "2 written, 4 skipped" in result.stderr
+    assert _files(out) == _files(first_run[0])
+
+
+def test_only_finished_outputs_count_as_existing(catalog_folder, tmp_path):
+    from sr_scale.ray_batch.catalog import existing_outputs
+
+    out = tmp_path / "out"
+    catalog = list_catalog([str(catalog_folder)], str(out), "", False)
+    out.mkdir()
+    shutil.copy(catalog_folder / "baboon.png", out / "baboon.png")  # a whole image
+    (out / "monarch.webp").write_bytes(b"")  # a write cut short
+    whole = (catalog_folder / "baboon.png").read_bytes()
+    (out / "cutout.png").write_bytes(whole[: len(whole) // 2])
+    (out / "notes.txt").write_text("not an output of this catalog")
+    assert existing_outputs(catalog, str(out)) == {str(out / "baboon.png")}
+
+
 def test_uri_inputs_are_named_as_sr_scale_names_local_ones(catalog_folder, tmp_path):
     out = catalog_folder / "out"  # inside the input: earlier outputs must not become inputs
     out.mkdir(exist_ok=True)

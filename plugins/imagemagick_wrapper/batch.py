@@ -1,5 +1,6 @@
 """Several inputs (files or folders) into one output folder: names kept (plus an optional suffix),
-existing outputs skipped unless overwriting, bad files reported and passed over, a summary at the end.
+existing outputs skipped unless overwriting (only whole images that decode: an empty or truncated
+output left by a crash is made again), bad files reported and passed over, a summary at the end.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import click
 
 from sr_scale.core.engine import ModelError
-from sr_scale.core.image_io import FORMATS, ImageError
+from sr_scale.core.image_io import FORMATS, ImageError, is_complete_image
 
 from .job import Endpoint, LazyUpscaler, Settings, run
 
@@ -64,7 +65,7 @@ def run_batch(tasks: list[Task], settings: Settings, upscaler: LazyUpscaler, job
                        "use separate runs or --recursive on their parent folder", err=True)
             continue
         claimed[task.target] = task.source
-        if task.target.exists() and not overwrite:
+        if not overwrite and is_complete_image(task.target):
             summary.skipped += 1
         else:
             todo.append(task)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from sr_scale.core.image_io import is_complete_image
 from sr_scale.imagemagick_wrapper.batch import INPUT_SUFFIXES, collect
 
 # One row per input file; filesystems are referred to by their index in Catalog.filesystems.
@@ -130,11 +131,18 @@ def _display(location: str, relative: str) -> str:
 
 
 def existing_outputs(catalog: Catalog, output_dir: str) -> set[str]:
-    """Paths of the files already under the output folder, listed in one pass (one LIST for an object
-    store rather than a HEAD per file)."""
+    """Paths of the catalog's outputs already written, listed in one pass (one LIST for an object
+    store rather than a HEAD per file). Only finished outputs count: never a zero-length file, and on
+    a local disk only a file that decodes (image_io.is_complete_image), so a file cut short by a
+    crash is enlarged again. An object store publishes an object only once its upload completes,
+    so there a non-empty object is whole (and checking it would mean downloading it)."""
     _, root = resolve(output_dir)
     try:
         found = catalog.output_fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
     except OSError as error:
         raise CatalogError(f"{output_dir}: cannot list ({str(error).splitlines()[0]})") from None
-    return {entry.path for entry in found if entry.type == pafs.FileType.File}
+    targets = set(catalog.tasks.column("target_path").to_pylist())
+    written = {entry.path for entry in found if entry.type == pafs.FileType.File and entry.size and entry.path in targets}
+    if isinstance(catalog.output_fs, pafs.LocalFileSystem):
+        written = {path for path in written if is_complete_image(path)}
+    return written
