@@ -67,6 +67,10 @@ class TrainConfig:
     val_jpeg_quality: int = 0  # validate on LR saved as JPEG at this quality (0 = clean LR)
     # Speed.
     threads: int = 0  # 0 = torch's default
+    # Processes cutting batches ahead of the optimiser (0 = in the training process, as on a CPU);
+    # a GPU outruns one process's bicubic LR synthesis.
+    loader_workers: int = 0
+    max_minutes: float = 0.0  # stop (saving last.pt, and best.pt if it improved) after this long; 0 = no limit
     # Mixed precision: bfloat16 autocast on CPU; on CUDA bfloat16 where the GPU has it,
     # else float16 with gradient scaling.
     bf16: bool = True
@@ -111,8 +115,8 @@ class TrainConfig:
             raise ValueError(f"synthetic_share must be in [0, 1], not {self.synthetic_share}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1) (0 = off), not {self.ema_decay}")
-        if self.cache_mb < 0 or self.threads < 0:
-            raise ValueError("cache_mb and threads must be >= 0")
+        if self.cache_mb < 0 or self.threads < 0 or self.loader_workers < 0 or self.max_minutes < 0:
+            raise ValueError("cache_mb, threads, loader_workers and max_minutes must be >= 0")
 
 
 def _coerce(name: str, value: Any, annotation: str) -> Any:

@@ -8,9 +8,11 @@ never stopped.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import math
+import multiprocessing
 import os
 import signal
 import sys
@@ -38,7 +40,7 @@ log = logging.getLogger("sr-train")
 
 # Settings that may differ between a checkpoint and the config that resumes it without
 # changing what the model sees; any other difference is reported when resuming.
-RESUME_NEUTRAL_KEYS = {"out_dir", "val", "val_every", "checkpoint_every", "val_images_logged", "val_jpeg_quality", "threads", "cache_mb", "compile"}
+RESUME_NEUTRAL_KEYS = {"out_dir", "val", "val_every", "checkpoint_every", "val_images_logged", "val_jpeg_quality", "threads", "cache_mb", "compile", "loader_workers", "max_minutes"}
 
 
 # ---------------------------------------------------------------- tensors <-> images
@@ -61,6 +63,39 @@ def batch_psnr(sr: torch.Tensor, hr: torch.Tensor) -> float:
 def step_rng(seed: int, rank: int, step: int) -> np.random.Generator:
     """The patch RNG of one step of one rank: each rank draws its own images, reproducibly."""
     return np.random.default_rng([seed, rank, step])
+
+
+# ---------------------------------------------------------------- batches from worker processes
+_worker_sampler: PatchSampler | None = None  # the forked workers' copy of the parent's sampler
+
+
+def _sample_step(seed: int, rank: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    return _worker_sampler.sample(step_rng(seed, rank, step))
+
+
+class ParallelBatches:
+    """The batches of steps start, start + 1, ... cut by forked worker processes, in step order.
+
+    Each batch is a function of (seed, rank, step) alone, so they equal the in-process ones and
+    resuming stays exact. At most `ahead` batches wait, so memory stays bounded.
+    """
+
+    def __init__(self, sampler: PatchSampler, seed: int, rank: int, start: int, workers: int, ahead: int = 0):
+        global _worker_sampler
+        _worker_sampler = sampler  # inherited by fork: the cached images are not copied up front
+        self.pool = multiprocessing.get_context("fork").Pool(workers)
+        self.seed, self.rank, self.next_step = seed, rank, start
+        self.pending: collections.deque = collections.deque()
+        self.ahead = ahead or 4 * workers
+
+    def next(self) -> tuple[np.ndarray, np.ndarray]:
+        while len(self.pending) < self.ahead:
+            self.pending.append(self.pool.apply_async(_sample_step, (self.seed, self.rank, self.next_step)))
+            self.next_step += 1
+        return self.pending.popleft().get()
+
+    def close(self) -> None:
+        self.pool.terminate()
 
 
 # ---------------------------------------------------------------- schedule
@@ -167,6 +202,8 @@ class Trainer:
         self.val_images = load_val_images(c.val) if c.val and self.rank == 0 else []
         self.writer = None
         self.stop_signal = 0
+        self.out_of_time = False  # max_minutes reached
+        self.batches: ParallelBatches | None = None
 
     def _amp_dtype(self) -> torch.dtype | None:
         if not self.c.bf16:
@@ -250,8 +287,11 @@ class Trainer:
 
     def train_step(self, prefetch: bool = True) -> tuple[float, float]:
         """One optimiser step on one batch; returns (training loss, batch RGB PSNR in dB)."""
-        lr, hr = self.sampler.sample(step_rng(self.c.seed, self.rank, self.step))
-        if prefetch:  # decode the next step's image (if not cached) while this step computes
+        if self.batches:
+            lr, hr = self.batches.next()
+        else:
+            lr, hr = self.sampler.sample(step_rng(self.c.seed, self.rank, self.step))
+        if prefetch and not self.batches:  # decode the next step's image (if not cached) while this step computes
             self.sampler.prefetch(step_rng(self.c.seed, self.rank, self.step + 1))
         memory = torch.channels_last if self.c.channels_last else torch.contiguous_format
         lr_t = to_tensor(lr).to(self.device, memory_format=memory)
@@ -284,6 +324,15 @@ class Trainer:
             w.add_image(f"{name}/hr", hr, self.step, dataformats="HWC")
         return metrics
 
+    def _validate_and_keep_best(self) -> float:
+        """Validate, log, and save best.pt if the Y-PSNR improved; returns the Y-PSNR (dB)."""
+        metrics = self._validate_and_log()
+        tqdm.write(f"step {self.step}: val Y-PSNR {metrics['psnr']:.3f} dB, SSIM {metrics['ssim']:.4f}", file=sys.stderr)
+        if metrics["psnr"] > self.best_psnr:
+            self.best_psnr = metrics["psnr"]
+            self._save("best.pt", metrics)
+        return metrics["psnr"]
+
     def _open_outputs(self) -> None:
         """Rank 0 writes the resolved config and opens TensorBoard; other ranks write nothing."""
         if self.rank != 0:
@@ -299,11 +348,11 @@ class Trainer:
     def _stop_agreed(self) -> bool:
         """Whether any rank was asked to stop; all ranks must leave the loop at the same step."""
         if self.world == 1:
-            return bool(self.stop_signal)
-        flag = torch.tensor([self.stop_signal], device=self.device)
+            return bool(self.stop_signal or self.out_of_time)
+        flag = torch.tensor([self.stop_signal, int(self.out_of_time)], device=self.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        self.stop_signal = int(flag.item())
-        return bool(self.stop_signal)
+        self.stop_signal, self.out_of_time = int(flag[0].item()), bool(flag[1].item())
+        return bool(self.stop_signal or self.out_of_time)
 
     def run(self) -> int:
         """Train to c.steps or until SIGINT/SIGTERM; returns 0, or 128 + the signal number."""
@@ -317,6 +366,17 @@ class Trainer:
     def _loop(self) -> int:
         self._open_outputs()
         c = self.c
+        if c.loader_workers:
+            self.batches = ParallelBatches(self.sampler, c.seed, self.rank, self.step, c.loader_workers)
+        try:
+            return self._steps()
+        finally:
+            if self.batches:
+                self.batches.close()
+
+    def _steps(self) -> int:
+        c = self.c
+        deadline = time.monotonic() + c.max_minutes * 60 if c.max_minutes else math.inf
         bar = tqdm(total=c.steps, initial=self.step, disable=self.rank != 0 or None, dynamic_ncols=True)
         last_psnr, train_seconds, start_step = float("nan"), 0.0, self.step
         while self.step < c.steps and not self._stop_agreed():
@@ -334,14 +394,15 @@ class Trainer:
                 self.writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)
                 self.writer.add_scalar("train/patches_per_s", patches_per_s, self.step)
             if self.rank == 0 and self.val_images and (self.step % c.val_every == 0 or self.step == c.steps):
-                metrics = self._validate_and_log()
-                last_psnr = metrics["psnr"]
-                tqdm.write(f"step {self.step}: val Y-PSNR {metrics['psnr']:.3f} dB, SSIM {metrics['ssim']:.4f}", file=sys.stderr)
-                if metrics["psnr"] > self.best_psnr:
-                    self.best_psnr = metrics["psnr"]
-                    self._save("best.pt", metrics)
+                last_psnr = self._validate_and_keep_best()
             if self.step % c.checkpoint_every == 0 or self.step == c.steps:
                 self._save("last.pt")
+            self.out_of_time = time.monotonic() > deadline
+        if self.out_of_time and self.step < c.steps:
+            if self.rank == 0 and self.val_images and self.step % c.val_every:
+                self._validate_and_keep_best()  # the last steps before the deadline count too
+            self._save("last.pt")
+            tqdm.write(f"max_minutes ({c.max_minutes:g}) reached at step {self.step}; {self.out / 'last.pt'} saved, continue with --resume", file=sys.stderr)
         if self.stop_signal:
             self._save("last.pt")
             tqdm.write(f"stopped at step {self.step}; {self.out / 'last.pt'} saved, continue with --resume", file=sys.stderr)

@@ -338,3 +338,23 @@ def test_benchmark_prints_patches_per_second_of_each_variant_and_writes_nothing(
     assert [line.split("  ")[0] for line in rates] == ["fp32", "bf16 + channels_last"]
     assert "decode one image (on demand)" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_worker_processes_cut_the_same_batches_and_max_minutes_stops_cleanly(train_dir, val_dir, tmp_path):
+    from sr_scale.core.train import ParallelBatches
+
+    config = tiny_config(train_dir, tmp_path / "a")
+    sampler = Trainer(config).sampler
+    batches = ParallelBatches(sampler, config.seed, 0, 5, workers=2)
+    try:
+        for step in range(5, 12):
+            lr, hr = batches.next()
+            expected = sampler.sample(step_rng(config.seed, 0, step))
+            assert np.array_equal(lr, expected[0]) and np.array_equal(hr, expected[1])
+    finally:
+        batches.close()
+    # A time budget smaller than one step: stops after the first step with last.pt and best.pt saved.
+    run = Trainer(tiny_config(train_dir, tmp_path / "b", steps=10_000, loader_workers=2, max_minutes=1e-6, val=str(val_dir)))
+    assert run.run() == 0
+    state = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    assert state["step"] == 1 and (tmp_path / "b" / "best.pt").exists()
