@@ -45,6 +45,26 @@ for _library in ("PIL", "tifffile"):
     logging.getLogger(_library).addHandler(logging.NullHandler())
 
 
+def _silence_libtiff() -> None:
+    """Stop libtiff (inside Pillow) from printing its errors on stderr ("tempfile.tif: Using code
+    not yet in table." for a corrupt LZW strip): Pillow still sees the failure and read_image
+    reports it in one line. Pillow has no switch for it, so libtiff's handler is cleared through
+    ctypes, in the libtiff this process loaded (Linux: found in /proc/self/maps); elsewhere, or if
+    anything is unexpected, the messages stay."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {line.split()[-1] for line in maps if "/libtiff" in line}
+        for path in paths:
+            ctypes.CDLL(path).TIFFSetErrorHandler(None)
+    except (OSError, AttributeError):
+        pass
+
+
+_silence_libtiff()
+
+
 class ImageError(Exception):
     """An input that cannot be read or an output that cannot be written; the message names it."""
 
