@@ -6,14 +6,17 @@ here, and only here; a wrong choice of methods (MethodChoiceError) is a usage er
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
 from .baselines import BaselineError
 from .data import list_images
-from .evaluate import EvalError, ImageScore, MethodChoiceError, build_methods, evaluate_folder, summarise
+from .catalog import IMAGES, TEXT_SETS, CatalogScorer, write_sets
+from .evaluate import EvalError, ImageResult, ImageScore, MethodChoiceError, build_methods, evaluate_folder, summarise
 from .image_io import ImageError, atomic_write
+from .ocr import TESSERACT_MISSING, OcrError, tesseract_version
 from .results import results_document, summary_markdown, write_csv, write_json
 
 
@@ -56,7 +59,7 @@ def _check_outside(out: Path, folders: list[Path]) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--model", "models", multiple=True, default=["x2"], show_default=True, help="Embedded name or .onnx path (repeatable).")
 @click.option("--baseline", "baselines", multiple=True, metavar="NAME",
               help="bicubic, lanczos, gimp-cubic, gimp-nohalo (repeatable). Default: bicubic, lanczos, and GIMP's two when gimp-console-2.10 is installed.")
@@ -74,14 +77,29 @@ def _check_outside(out: Path, folders: list[Path]) -> None:
 @click.option("--tta", is_flag=True, help="Run the models as a self-ensemble over 8 flips/rotations (8x slower).")
 @click.option("--precision", type=click.Choice(["auto", "float32", "int8"]), default="auto", show_default=True,
               help="As sr-scale's: auto runs a model's int8 copy on CPUs with int8 dot products; its name gets .int8.")
-def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir, json_path, csv_path, crop, patch, patches, threads, tta, precision) -> None:
+@click.option("--text", is_flag=True, help="Also the generated text sets (text-own, text-unseen): OCR error with Tesseract, Y-PSNR.")
+@click.option("--halo", is_flag=True, help="Also the generated flat-graphics set; the halo measure on every generated set.")
+@click.option("--catalog-images", type=click.IntRange(1, 1000), default=IMAGES, show_default=True, help="Images per generated set.")
+def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir, json_path, csv_path, crop, patch, patches, threads, tta, precision,
+         text, halo, catalog_images) -> None:
     """Score models and baselines on folders of HR images with the standard x2 protocol,
-    and optionally write a static HTML report (--out) with crops, error heat maps and patches."""
+    and optionally write a static HTML report (--out) with crops, error heat maps and patches.
+
+    --text and --halo add the catalog sets rendered by core/synthetic.py (docs/evaluation.md)."""
+    with tempfile.TemporaryDirectory(prefix="sr-eval-catalog-") as work:
+        _run(list(folders), models, baselines, externals, reference, jpeg_quality, out_dir, json_path, csv_path, crop, patch, patches, threads,
+             tta, precision, write_sets(Path(work), text, halo, catalog_images) if text or halo else [])
+
+
+def _run(folders, models, baselines, externals, reference, jpeg_quality, out_dir, json_path, csv_path, crop, patch, patches, threads, tta,
+         precision, catalog_folders: list[Path]) -> None:
     from .engine import ModelError
 
+    if not folders and not catalog_folders:
+        raise click.UsageError("give HR folders, --text or --halo")
     if out_dir:
-        _check_outside(out_dir, list(folders))
-    set_names = [f.name for f in folders]
+        _check_outside(out_dir, folders)
+    set_names = [f.name for f in folders + catalog_folders]
     if len(set(set_names)) != len(set_names):
         raise click.UsageError(f"two HR folders share a name ({', '.join(set_names)}): sets are named after their folders")
     try:
@@ -99,14 +117,27 @@ def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir
             report = Report(out_dir, ReportConfig(reference=reference, models=list(upscalers), crop=crop, patch=patch, patches=patches, scale=scale))
         except OSError as error:
             raise click.ClickException(f"--out {out_dir}: cannot create it ({error.strerror or error})") from None
-    bar = _progress_bar(sum(len(list_images(f)) for f in folders))
+    scorer = None
+    if catalog_folders:
+        ocr = tesseract_version() is not None
+        if not ocr and any(f.name in TEXT_SETS for f in catalog_folders):
+            click.echo(f"warning: {TESSERACT_MISSING}; the text sets get Y-PSNR only", err=True)
+        scorer = CatalogScorer({f.name: f for f in catalog_folders}, scale, ocr)
+
+    def on_image(result: ImageResult) -> None:
+        catalog = scorer.add(result) if scorer else {}
+        if report:
+            report.add_image(result)
+            if catalog:
+                report.add_catalog(result, catalog)
+
+    bar = _progress_bar(sum(len(list_images(f)) for f in folders + catalog_folders))
     rows: list[ImageScore] = []
     try:
-        for folder in folders:
-            rows += evaluate_folder(folder, methods, scale, jpeg_quality,
-                                    on_image=report.add_image if report else None,
+        for folder in folders + catalog_folders:
+            rows += evaluate_folder(folder, methods, scale, jpeg_quality, on_image=on_image,
                                     on_progress=(lambda note, done: (bar.set_postfix_str(note, refresh=False), bar.update(done))) if bar else None)
-    except (EvalError, BaselineError, ImageError, ModelError) as error:
+    except (EvalError, BaselineError, ImageError, ModelError, OcrError) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:  # the report's folders could not be made
         raise click.ClickException(f"cannot write the report: {error}") from None
@@ -115,14 +146,19 @@ def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir
             bar.close()
 
     summary = summarise(rows)
-    click.echo(f"{'set':8} {'method':28} {'Y-PSNR':>8} {'SSIM':>7} {'RGB-PSNR':>9} {'s/img':>7}")
+    width = max([8, *map(len, summary)])
+    click.echo(f"{'set':{width}} {'method':28} {'Y-PSNR':>8} {'SSIM':>7} {'RGB-PSNR':>9} {'s/img':>7}")
     for set_name, by_method in summary.items():
         for method, m in by_method.items():
-            click.echo(f"{set_name:8} {method:28} {m['y_psnr']:8.3f} {m['y_ssim']:7.4f} {m['rgb_psnr']:9.3f} {m['seconds']:7.3f}")
+            click.echo(f"{set_name:{width}} {method:28} {m['y_psnr']:8.3f} {m['y_ssim']:7.4f} {m['rgb_psnr']:9.3f} {m['seconds']:7.3f}")
+    if scorer:
+        _echo_catalog(scorer.document())
     from .engine import describe
 
     model_names = list(upscalers)
     extra = {"model_metadata": {name: describe(u.info) for name, u in upscalers.items()}} | (report.json_extras() if report else {})
+    if scorer:
+        extra["catalog"] = scorer.document()
     document = results_document(rows, reference, model_names, scale, jpeg_quality, extra, tta)
     try:
         if report:
@@ -140,6 +176,17 @@ def main(folders, models, baselines, externals, reference, jpeg_quality, out_dir
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(f"cannot write the report: {error}") from None
+
+
+def _echo_catalog(catalog: dict) -> None:
+    """The OCR error and halo PSNR per generated set and method, after the main table."""
+    click.echo(f"\n{'set':14} {'method':28} {'OCR error':>9} {'halo dB':>8}   ({catalog['tesseract'] or TESSERACT_MISSING})")
+    for set_name, by_method in catalog["halo"].items():
+        ocr = catalog["ocr"].get(set_name, {})
+        for method in [m for m in ocr if m not in by_method] + list(by_method):
+            cer = f"{ocr[method]['cer']:9.3f}" if method in ocr else f"{'':9}"
+            psnr = by_method.get(method, {}).get("psnr")
+            click.echo(f"{set_name:14} {method:28} {cer} {'' if psnr is None else f'{psnr:8.2f}':>8}")
 
 
 if __name__ == "__main__":

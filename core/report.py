@@ -4,6 +4,9 @@ Modelled on how idealo judged its RDN (shared/docs/idealo-blog-magnifying-glass.
 of scores, LR | baseline | model | HR crops side by side, heat maps of the pixel-wise squared
 error, the best and worst patches by PSNR, and the per-image gain over the baseline.
 
+With `--text` / `--halo` two more sections show the catalog sets (core/catalog.py): the OCR error
+and halo measure of every method, and crops of a few images, LR | every method | HR.
+
 Pictures are PNG files under DIR/img, written as each image is evaluated, so only one image is
 in memory at a time; the ranked patches are small crops kept in bounded heaps. The page needs
 no server and no script: open DIR/report.html from disk. Drawing is numpy + Pillow only.
@@ -21,9 +24,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .catalog import FLAT_SET, HR_METHOD, TEXT_SETS
 from .evaluate import ImageResult, ImageScore
+from .halo import BAND, halo_map
 from .image_io import atomic_write
 from .metrics import rgb_to_y, shave
+from .ocr import TESSERACT_MISSING
 
 # Squared error on Y (levels^2) mapped to colour on a log scale; errors at or above this saturate.
 # 2500 = 50 levels: anything that far off is plainly wrong to the eye.
@@ -34,6 +40,7 @@ ERROR_COLOURS = ((0.0, (255, 255, 255)), (0.25, (255, 236, 160)), (0.5, (246, 15
 GAIN_COLOURS = ((0.0, (178, 24, 43)), (0.5, (255, 255, 255)), (1.0, (33, 102, 172)))
 GAIN_RADIUS = 2  # gain maps compare errors averaged over 5x5 pixels
 MAX_HEAT_MAP_SIDE = 1024  # heat maps of larger images are block-averaged down to this
+SHOWCASE = 2  # images per catalog set shown as crops of every method
 
 
 @dataclass(frozen=True)
@@ -170,8 +177,19 @@ class ImageEntry:
     crop: tuple[int, int, int]  # y, x, side in HR pixels
 
 
+@dataclass
+class CatalogEntry:
+    """Crops of one catalog image: every method's, LR's and HR's, and what each method scored."""
+
+    set: str
+    image: str
+    files: dict[str, str]  # "lr", "hr", "sr-<method>" -> PNG path relative to the report
+    scores: dict[str, dict]  # method -> {"cer", "halo_psnr", ...} (catalog.CatalogScorer.add)
+    crop: tuple[int, int, int, int]  # y, x, height, width in HR pixels
+
+
 class Report:
-    """Collects pictures image by image (add_image), then writes report.html (write)."""
+    """Collects pictures image by image (add_image, add_catalog), then writes report.html (write)."""
 
     def __init__(self, out: Path, config: ReportConfig):
         self.out = Path(out)
@@ -182,6 +200,7 @@ class Report:
         self.best: dict[tuple[str, str], list] = {}
         self.worst: dict[tuple[str, str], list] = {}
         self._tiebreak = itertools.count()
+        self.catalog: list[CatalogEntry] = []
 
     # --- per image -----------------------------------------------------------------------
     def add_image(self, result: ImageResult) -> None:
@@ -209,6 +228,33 @@ class Report:
             put(f"gain-{model}", gain_heat_map(errors[c.reference], errors[model]))
             self._rank_patches(result, model, errors)
         self.entries.append(ImageEntry(result.set, result.image, dict(result.scores), files, (y, x, side)))
+
+    def add_catalog(self, result: ImageResult, scores: dict[str, dict]) -> None:
+        """Crops of every method for the first SHOWCASE images of a catalog set.
+
+        Text: the top-left of the image (its first lines), 2 crop wide and crop tall. Graphics:
+        the crop x crop window where the first model's halo error (halo.halo_map) is largest.
+        """
+        if sum(entry.set == result.set for entry in self.catalog) >= SHOWCASE:
+            return
+        s, (h, w) = self.config.scale, result.hr.shape[:2]
+        if result.set in TEXT_SETS:
+            y, x, height, width = 0, 0, min(h, self.config.crop) // s * s, min(w, 2 * self.config.crop) // s * s
+        else:
+            side = min(self.config.crop, h, w) // s * s
+            focus = self.config.models[0] if self.config.models else self.config.reference
+            y, x = worst_window(halo_map(result.sr[focus], result.hr, s), side)
+            y, x, height, width = y // s * s, x // s * s, side, side
+        folder = Path("img") / slug(result.set)
+        stem = f"catalog-{len(self.catalog):03d}-{slug(Path(result.image).stem)}"
+        files: dict[str, str] = {}
+        window = (slice(y, y + height), slice(x, x + width))
+        pictures = {"lr": nearest(result.lr[y // s : (y + height) // s, x // s : (x + width) // s], s)}
+        pictures |= {f"sr-{m}": sr[window] for m, sr in result.sr.items()} | {"hr": result.hr[window]}
+        for key, pixels in pictures.items():
+            files[key] = (folder / f"{stem}-{slug(key)}.png").as_posix()
+            save_png(pixels, self.out / files[key])
+        self.catalog.append(CatalogEntry(result.set, result.image, files, scores, (y, x, height, width)))
 
     def _rank_patches(self, result: ImageResult, model: str, errors: dict[str, np.ndarray]) -> None:
         c = self.config
@@ -271,7 +317,7 @@ class Report:
         ranked = self._save_patches()
         save_png(colourise(np.tile(np.linspace(0, 1, 256), (12, 1)), ERROR_COLOURS), self.out / "img" / "legend-error.png")
         save_png(colourise(np.tile(np.linspace(0, 1, 256), (12, 1)), GAIN_COLOURS), self.out / "img" / "legend-gain.png")
-        page = render_page(self.config, document, self.entries, ranked)
+        page = render_page(self.config, document, self.entries, ranked, self.catalog)
         path = self.out / "report.html"
         atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
         return path
@@ -288,8 +334,10 @@ tr.model td { font-weight: bold; }
 td.up { color: #1a5fa8; } td.down { color: #b2182b; }
 figure { display: inline-block; margin: 0 6px 8px 0; vertical-align: top; }
 figcaption { font-size: 12px; color: #444; text-align: center; }
-img.crop, img.patch { image-rendering: pixelated; }
+img.crop, img.patch, img.wide { image-rendering: pixelated; }
 img.crop { width: 192px; height: 192px; }
+img.wide { image-rendering: pixelated; zoom: 2; }
+.warning { color: #b2182b; }
 img.heat { max-width: 320px; }
 section.image { border-top: 1px solid #ddd; padding-top: 0.5em; margin-top: 1em; }
 .legend { display: inline-block; margin-right: 2em; font-size: 12px; }
@@ -403,7 +451,67 @@ def patch_block(config: ReportConfig, title: str, model: str, patches: list[Rank
     return f"<h4>{title}</h4><p>each: HR | {e(config.reference)} | {e(model)}</p><div>{''.join(cells)}</div>"
 
 
-def render_page(config: ReportConfig, document: dict, entries: list[ImageEntry], ranked: dict) -> str:
+def catalog_figures(entries: list[CatalogEntry], set_name: str, label) -> str:
+    """LR | every method | HR crops of a catalog set's showcased images; label(scores) -> caption suffix."""
+    blocks = []
+    for entry in (en for en in entries if en.set == set_name):
+        y, x, height, width = entry.crop
+        figures = [figure(entry.files["lr"], "LR (nearest)", "wide")]
+        figures += [figure(entry.files[f"sr-{m}"], f"{e(m)}{label(entry.scores.get(m, {}))}", "wide")
+                    for m in entry.scores if f"sr-{m}" in entry.files]
+        figures.append(figure(entry.files["hr"], f"HR{label(entry.scores.get(HR_METHOD, {}))}", "wide"))
+        blocks.append(f"<h4>{e(entry.image)} (x={x}, y={y}, {width}x{height} HR px)</h4><div>{''.join(figures)}</div>")
+    return "".join(blocks)
+
+
+def _value(value: float | None, digits: int) -> str:
+    if value is None:
+        return ""
+    return "&infin;" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def text_section(config: ReportConfig, document: dict, catalog: list[CatalogEntry]) -> str:
+    """OCR error (CER) and Y-PSNR of every method on each text set, then the crops."""
+    info = document["catalog"]
+    parts = ["<h2>Text legibility (generated text sets)</h2>",
+             f"<p>Lines of product text at 9-16 px rendered by core/synthetic.py (text-own: the training fonts and words; "
+             f"text-unseen: held-out fonts and words), LR by the protocol, enlarged by each method, then read by "
+             f"{e(info['tesseract']) if info['tesseract'] else '<b>nobody</b>'}. OCR error = edit distance / characters of the truth "
+             f"(lower is better); the HR row is Tesseract's own floor.</p>"]
+    if not info["tesseract"]:
+        parts.append(f'<p class="warning"><b>{e(TESSERACT_MISSING)}.</b> Only Y-PSNR is shown.</p>')
+    for set_name in (s for s in TEXT_SETS if s in document["summary"]):
+        ocr = info["ocr"].get(set_name, {})
+        scores = document["summary"][set_name]
+        rows = [f"<tr><td class=name>{HR_METHOD}</td><td>{_value(ocr.get(HR_METHOD, {}).get('cer'), 3)}</td><td></td><td></td></tr>"] if ocr else []
+        for method, m in scores.items():
+            css = ' class="model"' if method in config.models else ""
+            halo = info["halo"].get(set_name, {}).get(method, {}).get("psnr")
+            rows.append(f"<tr{css}><td class=name>{e(method)}</td><td>{_value(ocr.get(method, {}).get('cer'), 3)}</td>"
+                        f"<td>{m['y_psnr']:.2f}</td><td>{_value(halo, 2)}</td></tr>")
+        parts.append(f"<h3>{e(set_name)} ({next(iter(scores.values()))['images']} images)</h3>"
+                     f"<table><tr><th>method</th><th>OCR error</th><th>Y-PSNR dB</th><th>halo PSNR dB</th></tr>{''.join(rows)}</table>")
+        parts.append(catalog_figures(catalog, set_name, lambda s: f" CER {s['cer']:.3f}" if "cer" in s else ""))
+    return "\n".join(parts)
+
+
+def halo_section(config: ReportConfig, document: dict, catalog: list[CatalogEntry]) -> str:
+    """The halo measure on the flat-graphics set, then crops where the first model's halo is largest."""
+    halo = document["catalog"]["halo"].get(FLAT_SET, {})
+    scores = document["summary"][FLAT_SET]
+    rows = []
+    for method, m in scores.items():
+        css = ' class="model"' if method in config.models else ""
+        h = halo.get(method, {})
+        rows.append(f"<tr{css}><td class=name>{e(method)}</td><td>{_value(h.get('psnr'), 2)}</td><td>{_value(h.get('mse'), 2)}</td><td>{m['y_psnr']:.2f}</td></tr>")
+    return (f"<h2>Flat-background halo (generated {e(FLAT_SET)})</h2>"
+            f"<p>Boxes, badges, discs, rules and logo shapes on white or one flat colour (core/synthetic.py). Halo error: mean squared "
+            f"error on Y over the flat HR pixels within {BAND} px of an edge (core/halo.py), as PSNR (higher = cleaner background).</p>"
+            f"<table><tr><th>method</th><th>halo PSNR dB</th><th>halo MSE levels&sup2;</th><th>Y-PSNR dB</th></tr>{''.join(rows)}</table>"
+            + catalog_figures(catalog, FLAT_SET, lambda s: f" {_value(s.get('halo_psnr'), 2)} dB" if s.get("halo_psnr") is not None else ""))
+
+
+def render_page(config: ReportConfig, document: dict, entries: list[ImageEntry], ranked: dict, catalog: list[CatalogEntry] = ()) -> str:
     protocol = document["protocol"]
     parts = [
         f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>sr-eval report</title><style>{STYLE}</style></head><body>",
@@ -412,6 +520,11 @@ def render_page(config: ReportConfig, document: dict, entries: list[ImageEntry],
         f"models: {e(', '.join(config.models))}{' (8-view self-ensemble)' if document.get('tta') else ''}; compared with <b>{e(config.reference)}</b>. Data: results.json, images.csv, summary.csv, summary.md.</p>",
         "<h2>Scores (mean per set)</h2>", summary_table(config, document["summary"]),
     ]
+    if "catalog" in document:
+        if any(s in document["summary"] for s in TEXT_SETS):
+            parts.append(text_section(config, document, list(catalog)))
+        if FLAT_SET in document["summary"]:
+            parts.append(halo_section(config, document, list(catalog)))
     for model in config.models:
         parts += [f"<h2>Gain of {e(model)} over {e(config.reference)} per image (Y-PSNR, dB)</h2>",
                   "<p>Click a bar to go to its image.</p>", gain_plot(entries, config.reference, model)]

@@ -232,3 +232,23 @@ def render_text_lines(
         draw.text((2 * px, 2 * y), text, font=font, fill=colour)
         y += pitch
     return np.asarray(canvas.reduce(2)), texts
+
+
+def render_graphics(
+    rng: np.random.Generator,
+    size: tuple[int, int],
+    background: tuple[int, int, int] = (255, 255, 255),
+    count: int = 4,
+) -> np.ndarray:
+    """Hard-edged graphics (boxes, badges, discs, rules, logo polygons) on one flat colour.
+
+    The evaluation's flat-background set (halo measure): the same shapes as the training
+    canvases, drawn by the same code, at twice the size and halved. size: (width, height) in
+    pixels of the result; count: how many shapes. Returns uint8 (height, width, 3).
+    """
+    w, h = size
+    canvas = Image.new("RGB", (2 * w, 2 * h), background)
+    draw = ImageDraw.Draw(canvas)
+    for _ in range(count):
+        _draw_graphic(draw, rng, (2 * w, 2 * h))
+    return np.asarray(canvas.reduce(2))

@@ -9,6 +9,7 @@ command -v magick >/dev/null || dpkg -s imagemagick >/dev/null 2>&1 || need_apt+
 dpkg -s gimp >/dev/null 2>&1 || need_apt+=(gimp)
 dpkg -s chromium >/dev/null 2>&1 || need_apt+=(chromium)
 dpkg -s mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)
+dpkg -s tesseract-ocr-eng >/dev/null 2>&1 || need_apt+=(tesseract-ocr tesseract-ocr-eng)
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
