@@ -154,32 +154,33 @@ def _cell(value: float | None, digits: int) -> str:
 
 
 def catalog_table(clean: dict, jpeg: dict) -> str:
-    """The issue-18 table in Markdown from two results documents (clean LR and JPEG LR).
+    """The issue-18 tables in Markdown from two results documents (clean LR and JPEG LR).
 
-    Rows: the HR itself, then every method; per text set: OCR error (CER) on clean and JPEG LR
-    and Y-PSNR (dB) on clean and JPEG LR; then the halo PSNR on the flat-graphics set.
+    One table per text set (rows: the HR itself, then every method; OCR error and Y-PSNR on clean
+    and on JPEG LR), then one for the halo on flat-graphics (halo PSNR and Y-PSNR, both LR).
     """
     quality = jpeg["jpeg_quality"]
-    text_sets = [s for s in TEXT_SETS if s in clean["summary"]]
-    methods = [HR_METHOD] + [m for m in clean["summary"][next(iter(clean["summary"]))]]
-    head = ["method"]
-    for s in text_sets:
-        head += [f"{s} OCR error, clean", f"{s} OCR error, JPEG {quality}", f"{s} Y-PSNR, clean", f"{s} Y-PSNR, JPEG {quality}"]
-    has_halo = FLAT_SET in clean["catalog"]["halo"]
-    if has_halo:
-        head += [f"{FLAT_SET} halo PSNR, clean", f"{FLAT_SET} halo PSNR, JPEG {quality}"]
-    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    for method in methods:
-        cells = [f"**{method}**" if method in clean["models"] else method]
-        for s in text_sets:
-            for document in (clean, jpeg):
-                cells.append(_cell(document["catalog"]["ocr"].get(s, {}).get(method, {}).get("cer"), 3))
-            for document in (clean, jpeg):
-                cells.append(_cell(document["summary"][s].get(method, {}).get("y_psnr"), 2) if method != HR_METHOD else "")
-        if has_halo:
-            for document in (clean, jpeg):
-                cells.append(_cell(document["catalog"]["halo"][FLAT_SET].get(method, {}).get("psnr"), 2) if method != HR_METHOD else "")
-        lines.append("| " + " | ".join(cells) + " |")
+    methods = list(next(iter(clean["summary"].values())))
+    both = (clean, jpeg)
+
+    def row(method: str, values: list[str]) -> str:
+        return "| " + " | ".join([f"**{method}**" if method in clean["models"] else method, *values]) + " |"
+
+    def y_psnr(set_name: str, method: str) -> list[str]:
+        return [_cell(d["summary"][set_name].get(method, {}).get("y_psnr"), 2) for d in both]
+
+    blocks = []
+    for set_name in (s for s in TEXT_SETS if s in clean["summary"]):
+        head = f"| {set_name} | OCR error, clean LR | OCR error, JPEG {quality} LR | Y-PSNR, clean LR | Y-PSNR, JPEG {quality} LR |"
+        cer = lambda m: [_cell(d["catalog"]["ocr"].get(set_name, {}).get(m, {}).get("cer"), 3) for d in both]  # noqa: E731
+        lines = [head, "|---|---|---|---|---|", row(HR_METHOD, cer(HR_METHOD) + ["", ""])]
+        blocks.append("\n".join(lines + [row(m, cer(m) + y_psnr(set_name, m)) for m in methods]))
+    if FLAT_SET in clean["summary"]:
+        head = f"| {FLAT_SET} | halo PSNR, clean LR | halo PSNR, JPEG {quality} LR | Y-PSNR, clean LR | Y-PSNR, JPEG {quality} LR |"
+        halo = lambda m: [_cell(d["catalog"]["halo"][FLAT_SET].get(m, {}).get("psnr"), 2) for d in both]  # noqa: E731
+        blocks.append("\n".join([head, "|---|---|---|---|---|"] + [row(m, halo(m) + y_psnr(FLAT_SET, m)) for m in methods]))
     said = clean["catalog"]["tesseract"] or "no Tesseract: OCR not measured"
-    return "\n".join(lines) + (f"\n\nOCR error: character error rate, {said}, lower is better; Y-PSNR and halo PSNR (halo.py) in dB, higher is better."
-                               f" {clean['summary'][text_sets[0]][methods[1]]['images'] if text_sets else ''} images per set.\n")
+    images = next(iter(clean["summary"].values()))[methods[0]]["images"]
+    return "\n\n".join(blocks) + (f"\n\nOCR error: character error rate read by {said} (lower is better); Y-PSNR and halo PSNR"
+                                  f" (core/halo.py) in dB (higher is better); LR: MATLAB bicubic /2, then JPEG quality {quality} in the"
+                                  f" JPEG columns; {images} images per set.\n")

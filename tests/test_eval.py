@@ -277,3 +277,9 @@ def test_a_wrong_choice_of_methods_is_a_library_error_not_a_click_one(tiny_onnx)
 
     with pytest.raises(MethodChoiceError, match="--reference 'bicubic' is not among the baselines"):
         build_methods([str(tiny_onnx)], ["lanczos"], [], "bicubic", threads=1)
+
+
+def test_cli_without_folders_text_or_halo_is_a_usage_error():
+    result = CliRunner().invoke(main, [])
+    assert result.exit_code == 2
+    assert "give HR folders, --text or --halo" in result.output
