@@ -4,15 +4,18 @@
 
 The engine runs x2.int8.onnx in place of x2.onnx on CPUs with int8 dot products (engine.PRECISIONS).
 
-Convolutions get int8 per-channel weights and uint8 activations, calibrated on LR crops of the
-training photos (T91, BSD200; never the evaluation sets), so this is a development tool like
-sr-train: it needs ../shared/data. Only the residual dense blocks are quantised (~90% of the
+Convolutions get int8 per-channel weights and uint8 activations, calibrated on LR crops: of your
+own photos (`--calibration-images DIR`, e.g. the training photos; never evaluation sets), or by
+default of dead-leaves images synthesised from a seed (exporter/calibration.py), so an installed
+package needs no data. Only the residual dense blocks are quantised (~90% of the
 multiply-adds); the shallow feature extraction, global feature fusion, global residual, upsampler
 and output stay float. Measured on a trained x2 (Set5 37.00 dB): quantising everything lost
 0.115 dB, keeping only the output path float 0.115 dB, this split 0.042 dB (min/max ranges).
 Activation ranges are the 99.999th percentiles of the calibration histograms: rare outliers
 otherwise stretch a range and coarsen every other value's step. On the x2 of Set5 37.196 dB,
-min/max ranges lost 0.054 dB, percentile ranges 0.016 dB.
+min/max ranges lost 0.054 dB, percentile ranges 0.016 dB (calibrated on T91 + BSD200 crops).
+On the current x2, Set5 / Set14 losses: photos 0.010 / 0.026 dB, synthesised 0.016 / 0.024 dB
+(docs/performance.md, with the commands).
 
 On CPUs with int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, ARM dotprod) onnxruntime runs
 the quantised convolutions several times faster than float32. Whether it may replace the float32
@@ -20,42 +23,28 @@ model is decided by measurement (bench/int8.py): faster, and at most 0.05 dB low
 """
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-TRAIN = SHARED / "data" / "train"
 # Nodes kept float (see the module docstring), by the module names export.py's graph carries.
 FLOAT_MODULES = ("/sfe1/", "/sfe2/")  # plus every node from the global feature fusion on
 PERCENTILE = 99.999  # of each activation's calibration histogram, taken as its range
+CROP_SIDE = 96  # LR pixels a side of each calibration crop
+
+
+class Int8Error(Exception):
+    """A model that cannot be quantised, or calibration images that cannot be used; one line."""
 
 
 class CalibrationCrops:
-    """onnxruntime's CalibrationDataReader over `count` side x side LR crops (protocol bicubic /2)."""
+    """onnxruntime's CalibrationDataReader over prepared model inputs (calibration.as_feeds)."""
 
-    def __init__(self, input_name: str, count: int = 64, side: int = 96, seed: int = 0):
-        from sr_scale.core.degradations import bicubic_downscale, crop_to_multiple
-        from sr_scale.core.image_io import read_rgb
-
-        rng = np.random.default_rng(seed)
-        paths = sorted([*(TRAIN / "T91").glob("*.png"), *(TRAIN / "BSD200").glob("*.png")])
-        feeds = []
-        for path in rng.permutation(paths):  # equal crop sizes: histogram calibrators stack them
-            lr = bicubic_downscale(crop_to_multiple(read_rgb(path), 2), 2)
-            if min(lr.shape[:2]) < side:
-                continue
-            y, x = (int(rng.integers(0, n - side + 1)) for n in lr.shape[:2])
-            crop = lr[y : y + side, x : x + side].astype(np.float32).transpose(2, 0, 1)[None] / 255
-            feeds.append({input_name: np.ascontiguousarray(crop)})
-            if len(feeds) == count:
-                break
-        if len(feeds) < count:
-            raise FileNotFoundError(f"need {count} training photos of at least {2 * side} pixels a side under {TRAIN}")
+    def __init__(self, feeds: list[dict[str, np.ndarray]]):
         self._feeds = iter(feeds)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -69,51 +58,84 @@ def float_nodes(model_file: Path) -> list[str]:
     names = [n.name for n in onnx.load(str(model_file)).graph.node]
     fusion = next((i for i, name in enumerate(names) if name.startswith("/global_fusion")), None)
     if fusion is None:
-        raise ValueError(f"{model_file}: no /global_fusion nodes; not an RDN exported by sr-export")
+        raise Int8Error(f"{model_file}: no /global_fusion nodes; not an RDN exported by sr-export")
     return [name for name in names[:fusion] if name.startswith(FLOAT_MODULES)] + names[fusion:]
 
 
-def convert(source: str | Path, target: str | Path, calibration_count: int = 64) -> None:
-    """Write a QDQ int8 version of the ONNX model `source` to `target` atomically (metadata kept)."""
+def convert(source: str | Path, target: str | Path, calibration_count: int = 64,
+            calibration_images: Iterable[str | Path] = ()) -> None:
+    """Write a QDQ int8 version of the ONNX model `source` to `target` atomically (metadata kept).
+
+    Calibrated on `calibration_count` LR crops of `calibration_images` (files or folders), or of
+    synthesised images when none are given. Raises Int8Error for a source that is not an sr-export
+    model and for unusable calibration images.
+    """
     import onnx
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from sr_scale.core.atomic_file import atomic_write
+
+    from .calibration import CalibrationError, as_feeds, photo_crops, synthetic_crops
+
     source, target = Path(source), Path(target)
-    metadata = {p.key: p.value for p in onnx.load(str(source)).metadata_props}
-    input_name = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():  # before minutes of calibration, not after
+        raise Int8Error(f"{target}: cannot write, folder {folder} does not exist")
+    try:
+        metadata = {p.key: p.value for p in onnx.load(str(source)).metadata_props}
+        input_name = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    except Exception as error:  # onnx and onnxruntime raise their own types (DecodeError, InvalidProtobuf)
+        raise Int8Error(f"{source}: not an ONNX model ({_first_line(error)})") from None
+    images = [Path(p) for p in calibration_images]
+    try:
+        crops = photo_crops(images, calibration_count, CROP_SIDE) if images else synthetic_crops(calibration_count, CROP_SIDE)
+    except CalibrationError as error:
+        raise Int8Error(str(error)) from None
     with tempfile.TemporaryDirectory() as tmp:
         prepared, quantised = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(quantised), CalibrationCrops(input_name, calibration_count),
+        try:
+            excluded = float_nodes(prepared)
+        except Int8Error:
+            raise Int8Error(f"{source}: no /global_fusion nodes; not an RDN exported by sr-export") from None
+        quantize_static(str(prepared), str(quantised), CalibrationCrops(as_feeds(crops, input_name)),
                         quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         per_channel=True, calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": PERCENTILE},
-                        nodes_to_exclude=float_nodes(prepared))
+                        nodes_to_exclude=excluded)
         model = onnx.load(str(quantised))
         model.ir_version = min(model.ir_version, 8)  # as export.py: loadable by older onnxruntime
         del model.metadata_props[:]
         if "metrics" in metadata:  # measured on the float32 model, not on this copy
             metadata["metrics_of_float32"] = metadata.pop("metrics")
-        for key, value in {**metadata, "precision": "int8 (QDQ, weights per channel)"}.items():
+        calibrated_on = f"{calibration_count} crops of " + (", ".join(p.name for p in images) if images else "synthesised dead leaves")
+        for key, value in {**metadata, "precision": "int8 (QDQ, weights per channel)", "calibration": calibrated_on}.items():
             model.metadata_props.add(key=key, value=value)
-        fd, tmp_name = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
-        os.close(fd)
-        try:
-            onnx.save(model, tmp_name)
-            os.chmod(tmp_name, 0o644)
-            os.replace(tmp_name, target)
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
+        atomic_write(target, lambda tmp: onnx.save(model, str(tmp)))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.argument("target", type=click.Path(dir_okay=False))
-@click.option("--calibration", default=64, show_default=True, help="LR crops of training photos used to calibrate.")
-def main(source: str, target: str, calibration: int) -> None:
+@click.option("--calibration", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Number of LR crops used to calibrate.")
+@click.option("--calibration-images", "calibration_images", multiple=True, type=click.Path(exists=True),
+              help="Photos to calibrate on: a file or folder (searched recursively), repeatable; "
+                   "the training photos suit. Default: images synthesised from a seed.")
+def main(source: str, target: str, calibration: int, calibration_images: tuple[str, ...]) -> None:
     """Write an int8 (QDQ) copy of the ONNX model SOURCE to TARGET; check it with `python -m bench.int8`."""
-    convert(source, target, calibration)
+    from sr_scale.core.atomic_file import WriteError
+
+    try:
+        convert(source, target, calibration, calibration_images)
+    except (Int8Error, WriteError) as error:
+        raise click.ClickException(str(error)) from None
     click.echo(f"wrote {target} (int8 QDQ)")
 
 
