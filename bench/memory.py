@@ -49,18 +49,20 @@ def main() -> None:
 @click.option("--threads", type=int, default=0)
 def engine(size: int, model: str, tile: int | None, threads: int) -> None:
     """Enlarge a SIZE x SIZE photo in memory; report seconds and peak RSS (MiB)."""
-    from sr_scale.core.engine import DEFAULT_TILE, Upscaler
+    from sr_scale.core.engine import Upscaler
 
     from .workload import photo
 
-    upscaler = Upscaler(model, threads=threads, tile=DEFAULT_TILE if tile is None else tile)
+    upscaler = Upscaler(model, threads=threads, tile=tile)
     upscaler.upscale(photo(64))  # warm-up: onnxruntime plans its first runs
     image = photo(size)
     before = peak_rss_mib()
     started = time.perf_counter()
     sr = upscaler.upscale(image)
     seconds = time.perf_counter() - started
-    click.echo(json.dumps({"size": size, "tile": upscaler.tile, "seconds": seconds, "rss_before_mib": before,
+    plan = upscaler.plan(size, size)
+    click.echo(json.dumps({"size": size, "tile": upscaler.tile, "grid": [plan.rows, plan.cols], "work_ratio": plan.work_ratio,
+                           "workers": upscaler.workers, "seconds": seconds, "rss_before_mib": before,
                            "peak_rss_mib": peak_rss_mib(), "input_mib": image.nbytes / MIB, "output_mib": sr.nbytes / MIB}))
 
 

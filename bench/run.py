@@ -74,7 +74,8 @@ def engine_row(upscaler, model_path: Path, size: int, seconds: float) -> dict:
     """Speed figures for one size: output MP/s, and GFLOP/s of the work done and of the work needed.
 
     Multiply-adds are counted on the float32 graph (an int8 copy does the same ones, as int8)."""
-    executed = workload.tiled_macs(model_path, size, size, upscaler.tile, upscaler.info.receptive_radius)
+    plan = upscaler.plan(size, size)
+    executed = workload.tiled_macs(model_path, size, size, plan, upscaler.info.receptive_radius)
     needed = workload.conv_macs(model_path, size, size) if size <= 4096 else executed  # whole-image shape inference gets slow
     out_mp = (size * upscaler.scale) ** 2 / 1e6
     return {"input": size, "precision": upscaler.precision, "seconds": seconds, "output_mp_per_s": out_mp / seconds,

@@ -78,11 +78,11 @@ class LazyUpscaler:
     def get(self):
         with self._lock:
             if self._upscaler is None:
-                from sr_scale.core.engine import DEFAULT_TILE, Upscaler
+                from sr_scale.core.engine import Upscaler
 
                 o = self.options
                 self._upscaler = Upscaler(o.model, device=o.device, threads=o.threads,
-                                          tile=DEFAULT_TILE if o.tile is None else o.tile, tta=o.tta, precision=o.precision)
+                                          tile=o.tile, tta=o.tta, precision=o.precision)
             return self._upscaler
 
 
