@@ -151,7 +151,7 @@ class Upscaler:
         # Precision, threads and workers follow the provider the session really got: an
         # onnxruntime-gpu without a usable CUDA falls back to the CPU, and must then run as the
         # CPU build does (the int8 copy, tiles in parallel), not the float32 file meant for the GPU.
-        self.session, self.path, self.thread_plan = self._open(model, precision, asked, quiet_fallback=device == "auto")
+        self.session, self.path, self.thread_plan = self._open(model, precision, asked)
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         if asked[0] == "CUDAExecutionProvider" and self.device != "cuda":
             if device == "cuda":
@@ -170,7 +170,7 @@ class Upscaler:
         # IO binding on CUDA: the output is allocated on the device and copied back once per tile.
         self.io_binding = self.device == "cuda"
 
-    def _open(self, model, precision: str, providers: list[str], quiet_fallback: bool = False) -> tuple:
+    def _open(self, model, precision: str, providers: list[str]) -> tuple:
         """(session, file run, thread plan) for `model` on `providers` (the first is the one aimed at)."""
         import onnxruntime as ort
 
@@ -182,8 +182,9 @@ class Upscaler:
         options.intra_op_num_threads = plan.threads
         options.log_severity_level = 3
         # A CUDA provider that cannot load logs ERROR lines through onnxruntime's default logger
-        # before falling back; with device "auto" that is expected, said with -v (logging INFO) only.
-        hush = quiet_fallback and not on_cpu and not log.isEnabledFor(logging.INFO)
+        # before falling back: expected with device "auto", and "cuda" ends in one line of error;
+        # onnxruntime's own reasons are shown with -v (logging INFO) only.
+        hush = not on_cpu and not log.isEnabledFor(logging.INFO)
         if hush:
             ort.set_default_logger_severity(4)
         try:

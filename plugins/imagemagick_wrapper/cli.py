@@ -68,7 +68,7 @@ class ImageMagickCommand(click.Command):
 @click.option("--precision", type=click.Choice(["auto", "float32", "int8"]), default="auto", show_default=True,
               help="auto: the model's int8 copy on CPUs with int8 dot products (VNNI, dotprod), else float32.")
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="CPU threads per model run (0 = all cores).")
-@click.option("--tile", type=click.IntRange(min=0), default=None, help="Tile side in input pixels (0 = whole image) [default: 128].")
+@click.option("--tile", type=click.IntRange(min=0), default=None, help="Largest tile side in input pixels (0 = whole image) [default: planned per image, at least 128].")
 @click.option("--tta", is_flag=True, help="Average over the 8 flips/rotations: best quality, 8x the time.")
 @click.option("-o", "--output-dir", "output_dir", type=click.Path(file_okay=False), help="Batch: write every input into this folder.")
 @click.option("--suffix", default="", help="Batch: added to each output name before the extension, e.g. _x2.")
@@ -76,12 +76,13 @@ class ImageMagickCommand(click.Command):
 @click.option("--jobs", type=click.IntRange(min=0), default=0,
               help="Batch: files processed at once, sharing the cores [default: 0 = one per CPU core].")
 @click.option("--overwrite", is_flag=True, help="Batch: replace existing outputs (they are skipped otherwise).")
+@click.option("-v", "--verbose", is_flag=True, help="Details on stderr, e.g. why CUDA was not used.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse larger inputs, from the header [default: 128000000].")
 @click.version_option(__version__, "--version", prog_name="sr-scale")
 @click.pass_context
 def main(ctx: click.Context, paths: tuple[str, ...], resize: Geometry | None, quality: int | None, strip: bool, scale: str | None,
          model: str, device: str, precision: str, threads: int, tile: int | None, tta: bool, output_dir: str | None, suffix: str,
-         recursive: bool, jobs: int, overwrite: bool, max_pixels: int | None) -> None:
+         recursive: bool, jobs: int, overwrite: bool, verbose: bool, max_pixels: int | None) -> None:
     """Enlarge images with a Residual Dense Network, the ImageMagick way.
 
     \b
@@ -96,6 +97,10 @@ def main(ctx: click.Context, paths: tuple[str, ...], resize: Geometry | None, qu
 
     from .job import LazyUpscaler, ModelOptions, Settings
 
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="sr-scale: %(message)s")
     if resize is not None and scale is not None:
         raise click.UsageError("use either --scale or -resize, not both", ctx)
     if output_dir is None and len(paths) != 2:
