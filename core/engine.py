@@ -48,9 +48,11 @@ DEVICES = ("auto", "cpu", "cuda")
 # on CPUs with int8 dot-product instructions, else the float32 file.
 PRECISIONS = ("auto", "float32", "int8")
 INT8_SUFFIX = ".int8.onnx"
-# /proc/cpuinfo flags of int8 dot products: x86 VNNI (AVX-512 or AVX), AMX, ARM dotprod. Without
-# them onnxruntime's u8s8 kernels are barely faster and can saturate, so "auto" stays float32.
-INT8_DOT_PRODUCT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp"})
+# /proc/cpuinfo flags of fast int8 products: x86 VNNI (AVX-512 or AVX), AMX, ARM dotprod, and AVX2
+# (u8s8 through vpmaddubsw, which can saturate: on an AVX2-only EPYC the shipped x2.int8 ran 1.9x
+# faster than float32 per tile and still lost <= 0.05 dB on Set5, tests/test_int8.py; docs/performance.md).
+# Elsewhere (SSE-only x86, ARM without dotprod) "auto" stays float32.
+INT8_DOT_PRODUCT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "avx2"})
 
 
 class ModelError(Exception):

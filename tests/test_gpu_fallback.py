@@ -84,6 +84,10 @@ def test_gpu_build_without_cuda_writes_the_cpu_bytes_silently(gpu_python, photo,
     forced_cpu = _sr_scale(gpu_python, "--device", "cpu", str(photo), str(tmp_path / "cpu.png"))
     assert forced_cpu.returncode == 0
     assert (tmp_path / "auto.png").read_bytes() == (tmp_path / "cpu.png").read_bytes()
+    cpu_build = subprocess.run([str(Path(sys.executable).parent / "sr-scale"), str(photo), str(tmp_path / "cpu-build.png")],
+                               capture_output=True, text=True, timeout=600)  # this venv: the [cpu] install
+    assert cpu_build.returncode == 0
+    assert (tmp_path / "auto.png").read_bytes() == (tmp_path / "cpu-build.png").read_bytes()
 
 
 def test_verbose_says_why_cuda_was_not_used(gpu_python, photo, tmp_path):
