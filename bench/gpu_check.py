@@ -37,6 +37,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from .workload import median_seconds
+
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "tests" / "data" / "eval"  # committed real photos (Set5, part of Set14)
 BUDGET_S = 8 * 60
@@ -106,16 +108,6 @@ def sr_scale_importable() -> Path | None:
 
 def levels(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(a.astype(int) - b.astype(int)).max())
-
-
-def median_seconds(run, repeat: int) -> float:
-    run()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
 
 
 def cpu_half(model: str, scratch: Path) -> dict:
