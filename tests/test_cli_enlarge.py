@@ -6,7 +6,7 @@ import pytest
 from conftest import PRODUCTS
 from sr_scale.core.engine import DIHEDRAL, Upscaler
 from sr_scale.core.image_io import Picture
-from sr_scale.imagemagick_wrapper.enlarge import Plan, enlarge, plan_for, resample
+from sr_scale.core.enlarge import Plan, enlarge, plan_for, resample
 
 
 

@@ -43,9 +43,9 @@ def host_bundle(tmp_path_factory) -> Path:
 def test_bundle_carries_the_installed_engine_modules_byte_for_byte(host_bundle):
     import sr_scale.core.engine
     import sr_scale.core.tiling
-    import sr_scale.imagemagick_wrapper.enlarge
+    import sr_scale.core.enlarge
 
-    for module in (sr_scale.core.engine, sr_scale.core.tiling, sr_scale.imagemagick_wrapper.enlarge, pixels):
+    for module in (sr_scale.core.engine, sr_scale.core.tiling, sr_scale.core.enlarge, pixels):
         relative = Path(*module.__name__.split(".")).with_suffix(".py")
         assert (host_bundle / relative).read_bytes() == Path(module.__file__).read_bytes(), relative
 

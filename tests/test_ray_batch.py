@@ -16,7 +16,7 @@ pytest.importorskip("ray.data", reason="sr-scale-ray needs the ray extra: pip in
 import pyarrow.fs as pafs  # noqa: E402  (after the check: pyarrow comes with the extra)
 import pyarrow.parquet as pq  # noqa: E402
 
-from sr_scale.imagemagick_wrapper.batch import collect  # noqa: E402
+from sr_scale.core.listing import collect  # noqa: E402
 from sr_scale.imagemagick_wrapper.cli import main as sr_scale_main  # noqa: E402
 from sr_scale.ray_batch import job as ray_job  # noqa: E402
 from sr_scale.ray_batch.catalog import list_catalog  # noqa: E402
@@ -267,3 +267,18 @@ def test_an_s3_catalog_is_enlarged_into_s3_as_sr_scale_enlarges_local_files(s3_e
     assert sorted(failed) == sorted(f"s3://catalog/in/{name}" for name in BROKEN)
     assert all(error.startswith(f"{source}: ") for source, error in failed.items())
     assert {row["output"] for row in manifest if row["status"] == "written"} == {f"s3://catalog/out/{name}" for name in _files(reference[0])}
+
+
+@pytest.mark.slow  # starts Ray actors with both shipped models
+def test_ray_makes_sr_scale_s_decision_for_every_file_and_records_it(local_ray, tmp_path):
+    from test_input_aware import EXPECTED, make_decision_folder, verbose_lines
+
+    folder = make_decision_folder(tmp_path / "in")
+    result = CliRunner().invoke(sr_scale_ray_main, ["-v", "-o", str(tmp_path / "out"), str(folder)], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    manifest = pq.read_table(tmp_path / "out" / MANIFEST_NAME).to_pylist()
+    recorded = {Path(row["source"]).name: row["restoration"] for row in manifest}
+    assert recorded == EXPECTED == verbose_lines(result.stderr, "sr-scale-ray")
+    sr_scale = CliRunner().invoke(sr_scale_main, ["-v", "-o", str(tmp_path / "sr-scale"), str(folder)], catch_exceptions=False)
+    assert verbose_lines(sr_scale.stderr) == recorded
+    assert _files(tmp_path / "out") == _files(tmp_path / "sr-scale")

@@ -263,7 +263,7 @@ def engine_upscaler() -> Upscale:
     """
     import numpy as np
     from sr_scale.core.engine import Upscaler
-    from sr_scale.imagemagick_wrapper.enlarge import through_model
+    from sr_scale.core.enlarge import through_model
 
     sessions: dict[tuple[str, str, int], Upscaler] = {}
 

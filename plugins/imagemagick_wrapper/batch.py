@@ -1,4 +1,4 @@
-"""Several inputs (files or folders) into one output folder: names kept (plus an optional suffix),
+"""Several inputs (files or folders) into one output folder (listed by sr_scale.core.listing):
 existing outputs skipped unless overwriting (only whole images that decode: an empty or truncated
 output left by a crash is made again), bad files reported and passed over, a summary at the end.
 """
@@ -7,23 +7,17 @@ from __future__ import annotations
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Callable
 
 import click
 
 from sr_scale.core.engine import ModelError
-from sr_scale.core.image_io import FORMATS, ImageError, is_complete_image
+from sr_scale.core.image_io import ImageError, is_complete_image
+from sr_scale.core.listing import Task
+from sr_scale.core.pipeline import Settings, Upscalers
+from sr_scale.core.restoration import Restoration
 
-from .job import Endpoint, LazyUpscaler, Settings, run
-
-# What a folder scan picks up: the formats sr-scale can also write back under the same name.
-INPUT_SUFFIXES = frozenset(FORMATS)
-
-
-@dataclass(frozen=True)
-class Task:
-    source: Path
-    target: Path
+from .job import Endpoint, run
 
 
 @dataclass
@@ -36,26 +30,10 @@ class Summary:
         return f"sr-scale: {self.done} written, {self.skipped} skipped (output exists), {self.failed} failed"
 
 
-def collect(inputs: list[str], out_dir: Path, suffix: str, recursive: bool) -> list[Task]:
-    """Inputs -> tasks. A folder contributes its images (and, with recursive, its subfolders', whose
-    relative paths are kept under out_dir); a file is taken whatever its extension so a bad one is reported.
-    """
-    tasks = []
-    for given in inputs:
-        path = Path(given)
-        if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            for found in sorted(path.glob(pattern)):
-                if found.is_file() and found.suffix.lower() in INPUT_SUFFIXES and out_dir.resolve() not in found.resolve().parents:
-                    relative = found.relative_to(path)
-                    tasks.append(Task(found, out_dir / relative.parent / f"{found.stem}{suffix}{found.suffix}"))
-        else:
-            tasks.append(Task(path, out_dir / f"{path.stem}{suffix}{path.suffix}"))
-    return tasks
-
-
-def run_batch(tasks: list[Task], settings: Settings, upscaler: LazyUpscaler, jobs: int, overwrite: bool) -> Summary:
-    """Run every task, `jobs` at a time; errors are printed one line each and counted."""
+def run_batch(tasks: list[Task], settings: Settings, upscalers: Upscalers, jobs: int, overwrite: bool,
+              report: Callable[[Task, Restoration], None] | None = None) -> Summary:
+    """Run every task, `jobs` at a time; errors are printed one line each and counted; `report`
+    (for -v) gets each written file's decision."""
     summary = Summary()
     todo, claimed = [], {}
     for task in tasks:
@@ -73,7 +51,9 @@ def run_batch(tasks: list[Task], settings: Settings, upscaler: LazyUpscaler, job
     def one(task: Task) -> str | None:
         try:
             task.target.parent.mkdir(parents=True, exist_ok=True)
-            run(Endpoint(str(task.source), None), Endpoint(str(task.target), None), settings, upscaler)
+            restoration = run(Endpoint(str(task.source), None), Endpoint(str(task.target), None), settings, upscalers)
+            if report is not None:
+                report(task, restoration)
             return None
         except ModelError:
             raise  # the same for every file: stop the batch

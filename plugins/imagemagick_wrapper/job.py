@@ -1,23 +1,21 @@
-"""One enlargement: read IN, plan, run the model, apply pass-through options, write OUT.
+"""One `sr-scale IN OUT`: ImageMagick's spelling of inputs and outputs (`file`, `-`, `fmt:-`,
+`fmt:file`), the checks made before any work, and stdin/stdout. The work itself is the core
+pipeline's (sr_scale.core.pipeline), shared with sr-scale-ray and the GIMP filter.
 
-Shared by the one-file form and batches. Raises ImageError/ModelError with a message that names
-the file; never leaves a partial output (writes are atomic, stdout is written only at the end).
+Raises ImageError/ModelError with a message that names the file; never leaves a partial output
+(writes are atomic, stdout is written only at the end).
 """
 from __future__ import annotations
 
 import os
 import sys
-import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from sr_scale.core.image_io import DEFAULT_MAX_PIXELS, FORMATS, PREFIXES, ImageError, Picture, encoded_bytes, read_image, write_image
-from sr_scale.core.metadata import stripped
-
-from .enlarge import enlarge, plan_for
-from .geometry import Geometry, GeometryError
-
-DEFAULT_QUALITY = 92  # ImageMagick's default when the input is not a JPEG
+from sr_scale.core.image_io import FORMATS, PREFIXES, ImageError
+from sr_scale.core import pipeline
+from sr_scale.core.pipeline import Settings, Upscalers
+from sr_scale.core.restoration import Restoration
 
 
 @dataclass(frozen=True)
@@ -42,48 +40,6 @@ def parse_endpoint(token: str) -> Endpoint:
     if colon and len(prefix) > 1 and prefix.isalnum() and prefix.lower() not in PREFIXES and rest:
         raise ImageError(f"{token}: unsupported format prefix {prefix!r}; use one of {', '.join(sorted(PREFIXES))}")
     return Endpoint(token, None)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What every file of a run shares; sizes in pixels, quality 1..100 (None = ImageMagick's default)."""
-
-    geometry: Geometry | None = None
-    scale: int = 2
-    quality: int | None = None
-    strip: bool = False
-    operations: list[list[str]] = field(default_factory=list)
-    imagemagick: str | None = None  # binary for the operations
-    max_pixels: int = DEFAULT_MAX_PIXELS
-
-
-@dataclass
-class ModelOptions:
-    model: str = "x2"
-    device: str = "auto"
-    threads: int = 0
-    tile: int | None = None
-    tta: bool = False
-    precision: str = "auto"  # "auto", "float32" or "int8" (engine.PRECISIONS)
-
-
-class LazyUpscaler:
-    """The engine, loaded on first use (never for jobs that only shrink) and shared by threads."""
-
-    def __init__(self, options: ModelOptions):
-        self.options = options
-        self._upscaler = None
-        self._lock = threading.Lock()
-
-    def get(self):
-        with self._lock:
-            if self._upscaler is None:
-                from sr_scale.core.engine import Upscaler
-
-                o = self.options
-                self._upscaler = Upscaler(o.model, device=o.device, threads=o.threads,
-                                          tile=o.tile, tta=o.tta, precision=o.precision)
-            return self._upscaler
 
 
 def output_format_for(output: Endpoint, picture_format: str | None) -> str:
@@ -115,54 +71,17 @@ def check_output(source: Endpoint, output: Endpoint) -> None:
         raise ImageError(f"{output.path}: is a folder (for several inputs use -o DIR)")
 
 
-def run(source: Endpoint, output: Endpoint, settings: Settings, upscaler: LazyUpscaler) -> None:
-    """Enlarge one image from `source` to `output`."""
+def run(source: Endpoint, output: Endpoint, settings: Settings, upscalers: Upscalers) -> Restoration:
+    """Enlarge one image from `source` to `output`; returns what was decided for it."""
     check_output(source, output)
     if output.path is not None:
         output_format_for(output, None)  # an unknown extension fails before the work
-    data = sys.stdin.buffer.read() if source.path is None else source.path
-    picture = read_image(data, name=source.name, max_pixels=settings.max_pixels)
+    picture = pipeline.read(sys.stdin.buffer.read() if source.path is None else source.path, source.name, settings)
     fmt = output_format_for(output, picture.source_format)
-    result, quality = process(picture, source.name, settings, upscaler)
+    enlarged = pipeline.process(picture, source.name, settings, upscalers)
     if output.path is None:
-        sys.stdout.buffer.write(encoded_bytes(result, fmt, quality, name="-"))
+        sys.stdout.buffer.write(pipeline.encode(enlarged, fmt, name="-"))
         sys.stdout.buffer.flush()
     else:
-        write_image(result, output.path, fmt, quality)
-
-
-def process(picture: Picture, name: str, settings: Settings, upscaler: LazyUpscaler) -> tuple[Picture, int]:
-    """The work on one decoded image: enlargement, pass-through options, -strip.
-
-    Returns the result and the quality to encode it with (-quality, else the input JPEG's, else 92).
-    Used by sr-scale and by the Ray job, so both write the same files.
-    """
-    quality = settings.quality or picture.metadata.jpeg_quality or DEFAULT_QUALITY
-    try:
-        result = enlarge_picture(picture, settings, upscaler)
-    except MemoryError:
-        raise ImageError(f"{name}: not enough memory to enlarge {picture.width}x{picture.height} "
-                         "(try a smaller --tile, or --max-pixels to refuse such inputs)") from None
-    if settings.operations:
-        from .passthrough import apply
-
-        result = apply(result, settings.operations, settings.imagemagick, settings.max_pixels)
-    if settings.strip:
-        result = replace(result, metadata=stripped(result.metadata))
-    return result, quality
-
-
-def enlarge_picture(picture: Picture, settings: Settings, upscaler: LazyUpscaler) -> Picture:
-    if settings.geometry is not None:
-        try:
-            size = settings.geometry.size_for(picture.width, picture.height)
-        except GeometryError as error:
-            raise ImageError(f"{error}") from None
-    else:
-        size = (picture.width * settings.scale, picture.height * settings.scale)
-    plan = plan_for(picture.width, picture.height, size, model_scale=2)
-    if plan.passes == 0:
-        return enlarge(picture, plan, None)
-    engine = upscaler.get()
-    plan = plan_for(picture.width, picture.height, size, model_scale=engine.scale)
-    return enlarge(picture, plan, lambda rgb, passes: engine.upscale(rgb, passes=passes))
+        pipeline.write(enlarged, output.path, fmt)
+    return enlarged.restoration

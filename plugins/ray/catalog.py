@@ -1,6 +1,6 @@
 """Which files a job enlarges and where each result goes: the catalog, listed once on the driver.
 
-Local paths go through sr-scale's own batch listing (`sr_scale.imagemagick_wrapper.batch.collect`),
+Local paths go through sr-scale's own batch listing (`sr_scale.core.listing.collect`),
 so the names are sr-scale's by construction. URIs (`s3://bucket/photos`, `gs://...`, `file:///srv/in`,
 anything `pyarrow.fs.FileSystem.from_uri` accepts) are listed with pyarrow by the same rule: a folder
 gives its images (with `recursive`, its subfolders' too, their relative folders kept under OUT), a
@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from sr_scale.core.image_io import is_complete_image
-from sr_scale.imagemagick_wrapper.batch import INPUT_SUFFIXES, collect
+from sr_scale.core.listing import INPUT_SUFFIXES, collect
 
 # One row per input file; filesystems are referred to by their index in Catalog.filesystems.
 TASK_SCHEMA = pa.schema([

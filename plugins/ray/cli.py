@@ -10,6 +10,7 @@ import sys
 import click
 
 from sr_scale.core import __version__
+from sr_scale.core import cli_options as options
 from sr_scale.imagemagick_wrapper.geometry import Geometry, GeometryType
 
 DEFAULT_BATCH_SIZE = 4  # files per actor call: enough to amortise Ray's per-call cost, small enough to spread
@@ -18,69 +19,63 @@ DEFAULT_BATCH_SIZE = 4  # files per actor call: enough to amortise Ray's per-cal
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", metavar="IN...", nargs=-1, required=True)
 @click.option("-o", "--output-dir", "output_dir", required=True, help="Folder or URI (s3://bucket/out) to write into.")
-@click.option("--suffix", default="", help="Added to each output name before the extension, e.g. _x2.")
-@click.option("--recursive", is_flag=True, help="Also take images in subfolders (their paths are kept).")
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs (they are skipped otherwise).")
+@options.suffix
+@options.recursive
+@options.overwrite
 @click.option("--retry-failed", is_flag=True, help="Try again the inputs that failed in the previous run's manifest.")
-@click.option("-resize", "--resize", "resize", type=GeometryType(), help="ImageMagick geometry, as sr-scale's -resize.")
-@click.option("--scale", type=click.Choice(["2", "4"]), help="Enlargement without -resize [default: 2].")
-@click.option("-quality", "--quality", "quality", type=click.IntRange(1, 100), help="JPEG/WebP quality [default: the input JPEG's, else 92].")
-@click.option("-strip", "--strip", "strip", is_flag=True, help="Drop ICC, EXIF, XMP and comments.")
-@click.option("--model", default="x2", show_default=True, help="Embedded model name or path to an .onnx file (on every node).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="auto: one actor per GPU when the cluster has GPUs, else CPU actors.")
-@click.option("--tile", type=click.IntRange(min=0), default=None, help="Tile side in input pixels (0 = whole image) [default: 192].")
-@click.option("--tta", is_flag=True, help="Average over the 8 flips/rotations: best quality, 8x the time.")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse larger inputs, from the header [default: 128000000].")
+@options.enlargement(GeometryType())
+@options.threads("1; each actor reserves about that many CPUs")
 @click.option("--manifest", default=None, help="Parquet manifest path or URI [default: OUT/_sr_scale_manifest.parquet].")
 @click.option("--address", default=None, help="Ray cluster to join (auto, ray://head:10001) [default: start Ray here].")
 @click.option("--num-cpus", type=click.IntRange(min=1), default=None, help="CPUs for a Ray started here [default: all].")
 @click.option("--object-store-mb", type=click.IntRange(min=75), default=None, help="Object store of a Ray started here, in MiB.")
 @click.option("--actors", type=click.IntRange(min=1), default=None,
               help="Enlarging actors [default: one per GPU, else one per --threads CPUs].")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="onnxruntime threads per actor [default: 1].")
 @click.option("--gpus-per-actor", type=click.FloatRange(0.01, 8), default=1.0, show_default=True,
               help="Below 1 shares a GPU between actors.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Files per actor call.")
 @click.version_option(__version__, "--version", prog_name="sr-scale-ray")
 def main(inputs: tuple[str, ...], output_dir: str, suffix: str, recursive: bool, overwrite: bool, retry_failed: bool, resize: Geometry | None,
-         scale: str | None, quality: int | None, strip: bool, model: str, device: str, tile: int | None, tta: bool,
-         max_pixels: int | None, manifest: str | None, address: str | None, num_cpus: int | None, object_store_mb: int | None,
-         actors: int | None, threads: int | None, gpus_per_actor: float, batch_size: int) -> None:
+         scale: str | None, quality: int | None, strip: bool, model: str | None, jpeg_quality, device: str, precision: str,
+         tile: int | None, tta: bool, max_pixels: int | None, verbose: bool, threads: int | None, manifest: str | None,
+         address: str | None, num_cpus: int | None, object_store_mb: int | None, actors: int | None, gpus_per_actor: float,
+         batch_size: int) -> None:
     """Enlarge every image of IN... (folders, files, or URIs such as s3://bucket/photos) into OUT on
-    Ray, with sr-scale's names, metadata and atomic writes. Outputs that exist are skipped, so a
-    restarted job continues; the manifest records every input with its status, output and error.
+    Ray, with sr-scale's names, metadata, model choice and atomic writes. Outputs that exist are
+    skipped, so a restarted job continues; the manifest records every input with its status,
+    output, error and what was detected (the `restoration` column).
 
     \b
     sr-scale-ray -o out/ photos/                                  a Ray started on this machine
     sr-scale-ray --address auto -o s3://shop/x2 s3://shop/images  on the cluster this node is in
     """
     from sr_scale.core.engine import ModelError, model_path
-    from sr_scale.core.image_io import DEFAULT_MAX_PIXELS
-    from sr_scale.imagemagick_wrapper.job import ModelOptions, Settings
 
-    from .job import JobOptions, RayOptions, run_job
     from .catalog import CatalogError
+    from .job import JobOptions, RayOptions, run_job
 
-    if resize is not None and scale is not None:
-        raise click.UsageError("use either --scale or -resize, not both")
     if address is not None and (num_cpus is not None or object_store_mb is not None):
         raise click.UsageError("--num-cpus and --object-store-mb size a Ray started here; a cluster (--address) has its own")
-    settings = Settings(geometry=resize, scale=int(scale or 2), quality=quality, strip=strip,
-                        max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
-    options = ModelOptions(model, device, threads or 1, tile, tta)
+    settings = options.to_settings(resize, scale, quality, strip, max_pixels)
+    model_options = options.to_model_options(model, jpeg_quality, device, precision, threads or 1, tile, tta)
     job = JobOptions(list(inputs), output_dir, suffix=suffix, recursive=recursive, overwrite=overwrite, manifest=manifest,
                      retry_failed=retry_failed, actors=actors, threads=threads, gpus_per_actor=gpus_per_actor,
                      batch_size=batch_size)
     ray_options = RayOptions(address, num_cpus, object_store_mb)
     try:
-        model_path(model)  # a missing model is refused before Ray starts
-        counts = run_job(job, settings, options, ray_options, report=lambda line: click.echo(line, err=True))
+        for needed in model_options.models_needed:
+            model_path(needed)  # a missing model is refused before Ray starts
+        counts = run_job(job, settings, model_options, ray_options, report=lambda line: click.echo(line, err=True),
+                         report_written=_say if verbose else None)
     except (CatalogError, ModelError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(counts.line(), err=True)
     if counts.failed:
         sys.exit(1)
+
+
+def _say(source: str, restoration: str) -> None:
+    click.echo(f"sr-scale-ray: {source}: {restoration}", err=True)
 
 
 if __name__ == "__main__":

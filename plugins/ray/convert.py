@@ -1,5 +1,5 @@
-"""One file of a job, free of Ray so it is tested on its own: fetch the bytes, enlarge them exactly
-as `sr-scale` does (sr-scale's decode, enlargement, metadata and encode functions), store the result.
+"""One file of a job, free of Ray so it is tested on its own: fetch the bytes, enlarge them with the
+core pipeline `sr-scale` runs (sr_scale.core.pipeline: decode, decision, enlargement, encode), store the result.
 
 Errors about a file are ImageError with a message naming it; a ModelError is not about a file and
 stops the job.
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pyarrow.fs as pafs
 
 from sr_scale.core.engine import ModelError
-from sr_scale.core.image_io import ImageError, access_error, atomic_write, encoded_bytes, read_image
-from sr_scale.imagemagick_wrapper.job import Endpoint, LazyUpscaler, Settings, output_format_for, process
+from sr_scale.core.image_io import ImageError, access_error, atomic_write, output_format
+from sr_scale.core.pipeline import Settings, Upscalers, enlarge_bytes
 
 WRITTEN, SKIPPED, FAILED = "written", "skipped", "failed"
 
@@ -26,6 +26,7 @@ class Outcome:
     status: str
     error: str | None = None
     seconds: float = 0.0
+    restoration: str | None = None  # what was detected and the model used (Restoration.describe)
 
 
 def fetch(fs: pafs.FileSystem, path: str, name: str) -> bytes:
@@ -37,18 +38,6 @@ def fetch(fs: pafs.FileSystem, path: str, name: str) -> bytes:
         raise access_error(name, error) from None
     except OSError as error:  # an object store's own errors (network, access) arrive as plain OSError
         raise ImageError(f"{name}: cannot read ({first_line(error)})") from None
-
-
-def enlarge_bytes(data: bytes, source: str, target: str, settings: Settings, upscaler: LazyUpscaler) -> bytes:
-    """The encoded output for an encoded input, as `sr-scale SOURCE TARGET` would write it.
-
-    sr-scale's own `process` between decode and encode; only the file I/O differs (pyarrow
-    filesystems here). ImageMagick pass-through options are not offered by this job.
-    """
-    fmt = output_format_for(Endpoint(target, None), None)  # an unknown extension fails before the work
-    picture = read_image(data, name=source, max_pixels=settings.max_pixels)
-    result, quality = process(picture, source, settings, upscaler)
-    return encoded_bytes(result, fmt, quality, name=target)
 
 
 def store(fs: pafs.FileSystem, path: str, data: bytes, name: str) -> None:
@@ -69,18 +58,21 @@ def store(fs: pafs.FileSystem, path: str, data: bytes, name: str) -> None:
 
 
 def enlarge_and_store(data: bytes, source: str, output_fs: pafs.FileSystem, target_path: str, target: str,
-                      settings: Settings, upscaler: LazyUpscaler) -> Outcome:
-    """Enlarge fetched bytes and store the result; a failure about the file becomes a FAILED outcome."""
+                      settings: Settings, upscalers: Upscalers) -> Outcome:
+    """Enlarge fetched bytes as `sr-scale SOURCE TARGET` would and store the result; a failure about
+    the file becomes a FAILED outcome. ImageMagick pass-through options are not offered by this job."""
     start = time.perf_counter()
     try:
-        store(output_fs, target_path, enlarge_bytes(data, source, target, settings, upscaler), target)
+        fmt = output_format(target)  # an unknown extension fails before the work
+        encoded, restoration = enlarge_bytes(data, source, target, fmt, settings, upscalers)
+        store(output_fs, target_path, encoded, target)
     except ModelError:
         raise  # the same for every file: stop the job
     except ImageError as error:
         return Outcome(FAILED, str(error), time.perf_counter() - start)
     except Exception as error:  # as sr-scale's batch: anything else fails this file, named, and not the job
         return Outcome(FAILED, f"{source}: {first_line(error)}", time.perf_counter() - start)
-    return Outcome(WRITTEN, None, time.perf_counter() - start)
+    return Outcome(WRITTEN, None, time.perf_counter() - start, restoration.describe())
 
 
 def first_line(error: BaseException) -> str:

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sr_scale.core.engine import ModelError
-from sr_scale.imagemagick_wrapper.job import ModelOptions, Settings
+from sr_scale.core.pipeline import ModelOptions, Settings
 
 from .catalog import CatalogError, existing_outputs, join_location, list_catalog, resolve
-from .convert import FAILED, SKIPPED
+from .convert import FAILED, SKIPPED, WRITTEN
 from .manifest import MANIFEST_NAME, MANIFEST_SCHEMA, Counts, previous_failures, write_manifest
 from .pipeline import plan_actors, run_pipeline
 
@@ -45,8 +45,10 @@ class RayOptions:
 
 
 def run_job(job: JobOptions, settings: Settings, options: ModelOptions, ray_options: RayOptions,
-            report: Callable[[str], None] = lambda line: None) -> Counts:
-    """Enlarge every input not yet done; `report` gets one line per failed file. Returns the counts."""
+            report: Callable[[str], None] = lambda line: None,
+            report_written: Callable[[str, str], None] | None = None) -> Counts:
+    """Enlarge every input not yet done; `report` gets one line per failed file, `report_written`
+    (source, restoration) each written one (for -v). Returns the counts."""
     catalog = list_catalog(job.inputs, job.output_dir, job.suffix, job.recursive)
     if catalog.tasks.num_rows == 0:
         raise CatalogError(f"no images found in {', '.join(job.inputs)}")
@@ -66,7 +68,7 @@ def run_job(job: JobOptions, settings: Settings, options: ModelOptions, ray_opti
         if todo.num_rows:
             plan = _plan(job, options)
             batches.append(run_pipeline(catalog, todo, plan, options, settings, job.batch_size))
-        return write_manifest(manifest_fs, manifest_path, _reporting(batches, report))
+        return write_manifest(manifest_fs, manifest_path, _reporting(batches, report, report_written))
 
 
 def _skipped_rows(skipped: pa.Table) -> pa.Table:
@@ -74,7 +76,7 @@ def _skipped_rows(skipped: pa.Table) -> pa.Table:
     return pa.table({
         "source": skipped.column("source"), "output": skipped.column("target"),
         "status": pa.array([SKIPPED] * rows, pa.string()), "error": pa.nulls(rows, pa.string()),
-        "seconds": pa.array([0.0] * rows, pa.float64()),
+        "seconds": pa.array([0.0] * rows, pa.float64()), "restoration": pa.nulls(rows, pa.string()),
     }, schema=MANIFEST_SCHEMA)
 
 
@@ -86,16 +88,20 @@ def _carried_rows(carried: pa.Table, failed_before: pa.Table) -> pa.Table:
         "source": carried.column("source"), "output": carried.column("target"),
         "status": pa.array([FAILED] * rows, pa.string()),
         "error": pa.array([errors[source] for source in carried.column("source").to_pylist()], pa.string()),
-        "seconds": pa.array([0.0] * rows, pa.float64()),
+        "seconds": pa.array([0.0] * rows, pa.float64()), "restoration": pa.nulls(rows, pa.string()),
     }, schema=MANIFEST_SCHEMA)
 
 
-def _reporting(sources: list[Iterable[pa.Table]], report: Callable[[str], None]) -> Iterator[pa.Table]:
+def _reporting(sources: list[Iterable[pa.Table]], report: Callable[[str], None],
+               report_written: Callable[[str, str], None] | None) -> Iterator[pa.Table]:
     for source in sources:
         for table in source:
-            for status, error in zip(table.column("status").to_pylist(), table.column("error").to_pylist()):
+            columns = [table.column(name).to_pylist() for name in ("source", "status", "error", "restoration")]
+            for name, status, error, restoration in zip(*columns):
                 if status == FAILED:
                     report(f"Error: {error}")
+                elif status == WRITTEN and report_written is not None:
+                    report_written(name, restoration)
             yield table
 
 
@@ -104,7 +110,8 @@ def _check_model(options: ModelOptions) -> None:
     is a one-line error before Ray starts rather than a failure of every actor."""
     from sr_scale.core.engine import Upscaler
 
-    Upscaler(options.model, device="cpu", threads=1)
+    for model in options.models_needed:
+        Upscaler(model, device="cpu", threads=1)
 
 
 def _plan(job: JobOptions, options: ModelOptions):
@@ -131,10 +138,7 @@ def _ray(ray_options: RayOptions, needed: bool) -> Iterator[None]:
         return
     memory = ray_options.object_store_mb * 2**20 if ray_options.object_store_mb else None
     if ray_options.address is None:
-        from sr_scale.core.threads import usable_cpus
-
-        # Ray counts the host's cores; a pinned or quota-limited process has fewer (core/threads.py).
-        ray.init(num_cpus=ray_options.num_cpus or usable_cpus(), object_store_memory=memory, include_dashboard=False,
+        ray.init(num_cpus=ray_options.num_cpus, object_store_memory=memory, include_dashboard=False,
                  logging_level=logging.WARNING)
     else:
         ray.init(address=ray_options.address, logging_level=logging.WARNING)

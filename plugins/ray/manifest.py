@@ -26,6 +26,7 @@ MANIFEST_SCHEMA = pa.schema([
     ("status", pa.string()),  # written | skipped | failed
     ("error", pa.string()),  # null unless failed: the one-line message sr-scale would print
     ("seconds", pa.float64()),  # wall time spent on the file by its actor (0 when skipped)
+    ("restoration", pa.string()),  # written files: the JPEG quality detected and the model (`q75 (tables) -> x2-jpeg`)
 ])
 
 

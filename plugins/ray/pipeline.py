@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from sr_scale.core.image_io import ImageError
-from sr_scale.imagemagick_wrapper.job import LazyUpscaler, ModelOptions, Settings
+from sr_scale.core.pipeline import ModelOptions, Settings, Upscalers
 
 from .catalog import Catalog
-from .convert import FAILED, enlarge_and_store, fetch
+from .convert import FAILED, Outcome, enlarge_and_store, fetch
 
 FETCH_CPUS = 0.1  # reading a file is waiting on I/O
 ACTOR_CPU_SHARE = 0.9  # of each core an actor's onnxruntime threads use: the rest is for fetching
@@ -73,21 +73,22 @@ class EnlargeActor:
     at once; turns fetched rows into manifest rows."""
 
     def __init__(self, options: ModelOptions, settings: Settings, output_fs: pafs.FileSystem):
-        self.upscaler = LazyUpscaler(options)
-        self.upscaler.get()
+        self.upscalers = Upscalers(options)
+        for model in options.models_needed:
+            self.upscalers.get(model)
         self.settings = settings
         self.output_fs = output_fs
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = {"source": [], "output": [], "status": [], "error": [], "seconds": []}
+        rows = {"source": [], "output": [], "status": [], "error": [], "seconds": [], "restoration": []}
         for row in batch.select(["source", "target", "target_path", "data", "fetch_error"]).to_pylist():
             if row["fetch_error"] is not None:
-                status, error, seconds = FAILED, row["fetch_error"], 0.0
+                outcome = Outcome(FAILED, row["fetch_error"])
             else:
                 outcome = enlarge_and_store(row["data"], row["source"], self.output_fs, row["target_path"], row["target"],
-                                            self.settings, self.upscaler)
-                status, error, seconds = outcome.status, outcome.error, outcome.seconds
-            for name, value in zip(rows, (row["source"], row["target"], status, error, seconds)):
+                                            self.settings, self.upscalers)
+            for name, value in zip(rows, (row["source"], row["target"], outcome.status, outcome.error, outcome.seconds,
+                                          outcome.restoration)):
                 rows[name].append(value)
         return pa.table(rows)
 
