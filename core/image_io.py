@@ -131,9 +131,9 @@ def read_image(source: str | os.PathLike | bytes, name: str | None = None, max_p
             return _read_tiff_with_tifffile(source, name, max_pixels)
         raise ImageError(f"{name}: not an image (or a format Pillow cannot read)") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as error:  # truncated or corrupt
-        raise ImageError(f"{name}: cannot decode ({_first_line(error)})") from None
+        raise ImageError(f"{name}: cannot decode ({first_line(error)})") from None
     except Exception as error:  # pypng/tifffile raise their own types for corrupt data
-        raise ImageError(f"{name}: cannot decode ({type(error).__name__}: {_first_line(error)})") from None
+        raise ImageError(f"{name}: cannot decode ({type(error).__name__}: {first_line(error)})") from None
     # The one place orientation is applied: pixels and metadata are both upright from here on.
     return Picture(orient(pixels, metadata.orientation), upright(metadata), fmt)
 
@@ -193,7 +193,7 @@ def _read_tiff_with_tifffile(source: str | os.PathLike | bytes, name: str, max_p
     except ImageError:
         raise
     except Exception as error:  # tifffile's own error types for corrupt files
-        raise ImageError(f"{name}: cannot decode ({_first_line(error)})") from None
+        raise ImageError(f"{name}: cannot decode ({first_line(error)})") from None
     return Picture(_tiff_layout(pixels, name), Metadata(), "TIFF")
 
 
@@ -209,7 +209,8 @@ def _tiff_layout(pixels: np.ndarray, name: str) -> np.ndarray:
     return pixels
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """An exception as one line of text (its message's first line, else its type), for error messages."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
@@ -422,11 +423,11 @@ def _encode_or_fail(picture: Picture, fmt: str, out: BinaryIO, quality: int, nam
     try:
         encode(picture, fmt, out, quality)
     except (ValueError, RuntimeError, KeyError) as error:  # Pillow/libtiff encoder failures
-        raise ImageError(f"{name}: cannot encode as {fmt} ({_first_line(error)})") from None
+        raise ImageError(f"{name}: cannot encode as {fmt} ({first_line(error)})") from None
     except OSError as error:
         if error.errno is not None:  # the disk (full, gone): atomic_write reports it
             raise
-        raise ImageError(f"{name}: cannot encode as {fmt} ({_first_line(error)})") from None
+        raise ImageError(f"{name}: cannot encode as {fmt} ({first_line(error)})") from None
 
 
 def write_image(picture: Picture, path: str | os.PathLike, fmt: str | None = None, quality: int = 92) -> None:

@@ -19,13 +19,14 @@ import numpy as np
 import onnx
 
 from sr_scale.core.atomic_file import WriteError, atomic_path
+from sr_scale.core.image_io import first_line
 
 IR_VERSION = 8  # as export.py: newer IRs lock out older onnxruntime releases for nothing
 FP16_TOLERANCE = 2e-3  # max abs difference on [0, 1] output: half a uint8 step is ~2e-3
 
 
 class Fp16Error(Exception):
-    pass
+    """A model that cannot be converted, or a copy too far from the original; one line."""
 
 
 def convert(source: str | Path, target: str | Path) -> float:
@@ -33,7 +34,10 @@ def convert(source: str | Path, target: str | Path) -> float:
     difference between the two on CPU (random inputs in [0, 1])."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    model = onnx.load(str(source))
+    try:
+        model = onnx.load(str(source))
+    except Exception as error:  # protobuf's DecodeError and friends: not an ONNX file
+        raise Fp16Error(f"{source}: not an ONNX model ({first_line(error)})") from None
     metadata = {p.key: p.value for p in model.metadata_props}
     half = convert_float_to_float16(model, keep_io_types=True)
     half.ir_version = IR_VERSION

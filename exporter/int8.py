@@ -76,6 +76,7 @@ def convert(source: str | Path, target: str | Path, calibration_count: int = 64,
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from sr_scale.core.atomic_file import atomic_write
+    from sr_scale.core.image_io import first_line
 
     from .calibration import CalibrationError, as_feeds, photo_crops, synthetic_crops
 
@@ -87,7 +88,7 @@ def convert(source: str | Path, target: str | Path, calibration_count: int = 64,
         metadata = {p.key: p.value for p in onnx.load(str(source)).metadata_props}
         input_name = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"]).get_inputs()[0].name
     except Exception as error:  # onnx and onnxruntime raise their own types (DecodeError, InvalidProtobuf)
-        raise Int8Error(f"{source}: not an ONNX model ({_first_line(error)})") from None
+        raise Int8Error(f"{source}: not an ONNX model ({first_line(error)})") from None
     images = [Path(p) for p in calibration_images]
     try:
         crops = photo_crops(images, calibration_count, CROP_SIDE) if images else synthetic_crops(calibration_count, CROP_SIDE)
@@ -113,11 +114,6 @@ def convert(source: str | Path, target: str | Path, calibration_count: int = 64,
         for key, value in {**metadata, "precision": "int8 (QDQ, weights per channel)", "calibration": calibrated_on}.items():
             model.metadata_props.add(key=key, value=value)
         atomic_write(target, lambda tmp: onnx.save(model, str(tmp)))
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
