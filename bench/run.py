@@ -26,9 +26,9 @@ from pathlib import Path
 import click
 from PIL import Image
 
-from . import batch, memory, peers, workload
+from . import batch, memory, peers, targets, workload
 
-SECTIONS = ("gemm", "speed", "tiling", "memory", "peers", "batch")
+SECTIONS = ("gemm", "speed", "tiling", "memory", "peers", "batch", "targets")
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,16 @@ class Plan:
     peer_sizes: tuple[int, ...] = (256, 1024, 4096)
     batch_files: int = 200
     batch_side: int = 500
+    target_sizes: tuple[int, ...] = (256, 1024)
+    thumbnail: int = 96
+    thumb_repeat: int = 5
+    work_sizes: tuple[int, ...] = (1024, 2048, 4096, 8000)
 
 
 FULL = Plan()
 QUICK = Plan(speed_sizes=(64, 128), repeat=1, gemm_n=256, tiling_size=160, tile_sizes=(64, 96), memory_sizes=(128, 256),
-             cli_memory_sizes=(128,), peer_sizes=(64,), batch_files=4, batch_side=64)
+             cli_memory_sizes=(128,), peer_sizes=(64,), batch_files=4, batch_side=64,
+             target_sizes=(64,), thumb_repeat=1, work_sizes=(128, 256))
 
 
 def echo_table(title: str, header: list[str], rows: list[list]) -> None:
@@ -74,7 +79,8 @@ def engine_row(upscaler, model_path: Path, size: int, seconds: float) -> dict:
     """Speed figures for one size: output MP/s, and GFLOP/s of the work done and of the work needed.
 
     Multiply-adds are counted on the float32 graph (an int8 copy does the same ones, as int8)."""
-    executed = workload.tiled_macs(model_path, size, size, upscaler.tile, upscaler.info.receptive_radius)
+    plan = upscaler.plan(size, size)
+    executed = workload.tiled_macs(model_path, size, size, plan, upscaler.info.receptive_radius)
     needed = workload.conv_macs(model_path, size, size) if size <= 4096 else executed  # whole-image shape inference gets slow
     out_mp = (size * upscaler.scale) ** 2 / 1e6
     return {"input": size, "precision": upscaler.precision, "seconds": seconds, "output_mp_per_s": out_mp / seconds,
@@ -191,6 +197,29 @@ def bench_peers(plan: Plan, scratch: Path) -> dict:
     return {"rows": rows}
 
 
+def bench_targets(plan: Plan, model: str, scratch: Path) -> dict:
+    """Issue 16's targets in one run: engine vs waifu2x, thumbnail threads, whole commands, work ratios."""
+    result = {"engine_vs_waifu2x": targets.engine_vs_waifu2x(model, plan.target_sizes, plan.repeat, scratch),
+              "thumbnail": targets.thumbnail_threads(model, plan.thumbnail, plan.thumb_repeat),
+              "whole_command": targets.whole_command(max(plan.target_sizes), plan.repeat, scratch),
+              "work": targets.work_ratios(model, plan.work_sizes)}
+    rows = result["engine_vs_waifu2x"]
+    echo_table("Targets: engine default vs waifu2x upconv_7 photo (ncnn, 2 threads), median, model load excluded",
+               ["input", "precision", "grid", "work ratio", "engine s", "engine MP/s", "waifu2x s", "waifu2x MP/s", "engine / waifu2x"],
+               [[f"{r['input']}x{r['input']}", r["precision"], "x".join(map(str, r["grid"])), f"{r['work_ratio']:.3f}",
+                 f"{r['engine_seconds']:.3f}", f"{r['engine_mp_per_s']:.2f}", f"{r.get('waifu2x_seconds', 0):.3f}",
+                 f"{r.get('waifu2x_mp_per_s', 0):.2f}", f"{r.get('engine_vs_waifu2x', 0):.2f}x"] for r in rows])
+    t, w = result["thumbnail"], result["whole_command"]
+    click.echo(f"thumbnail {t['input']}x{t['input']}: 1 thread {t['seconds_1_thread']:.3f} s, 2 threads {t['seconds_2_threads']:.3f} s "
+               f"(grid {t['grid_2_threads']}): {t['speedup']:.2f}x")
+    click.echo(f"whole command {w['input']}x{w['input']} PNG: sr-scale {w['sr_scale_seconds']:.2f} s, waifu2x process "
+               f"{w.get('waifu2x_process_seconds', float('nan')):.2f} s: {w.get('sr_scale_vs_waifu2x', float('nan')):.2f}x")
+    echo_table("Executed / useful work of the default tile plan", ["input", "grid", "largest read px", "work ratio", "square 128 tiles"],
+               [[r["input"], "x".join(map(str, r["grid"])), r["largest_read"], f"{r['work_ratio']:.3f}", f"{r['square_128_work_ratio']:.3f}"]
+                for r in result["work"]])
+    return result
+
+
 def bench_batch(plan: Plan, scratch: Path) -> dict:
     files = batch.make_products(scratch / "products", plan.batch_files, plan.batch_side)
     mp = len(files) * (2 * plan.batch_side) ** 2 / 1e6
@@ -273,6 +302,9 @@ def main(quick: bool, only: tuple[str, ...], model: str, json_path: str, batch_f
             save()
         if "batch" in sections:
             results["batch"] = bench_batch(plan, scratch)
+            save()
+        if "targets" in sections:
+            results["targets"] = bench_targets(plan, model, scratch)
     results["seconds"] = time.perf_counter() - started
     results["machine"]["load_average_after"] = os.getloadavg()
     Path(json_path).write_text(json.dumps(results, indent=1))

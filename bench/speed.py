@@ -33,12 +33,12 @@ def test_image(size: int) -> np.ndarray:
 @click.option("--sizes", multiple=True, type=int, default=[256, 500, 1024], show_default=True, help="Input side in pixels.")
 @click.option("--repeat", default=3, show_default=True)
 @click.option("--threads", default=0, show_default=True)
-@click.option("--tile", default=None, type=int, help="Tile side (default: the engine's).")
+@click.option("--tile", default=None, type=int, help="Tile side cap (default: the engine's plan per image).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False))
 def main(model: str, sizes: list[int], repeat: int, threads: int, tile: int | None, json_path: str | None) -> None:
-    from sr_scale.core.engine import DEFAULT_TILE, Upscaler
+    from sr_scale.core.engine import Upscaler
 
-    upscaler = Upscaler(model, threads=threads, tile=DEFAULT_TILE if tile is None else tile)
+    upscaler = Upscaler(model, threads=threads, tile=tile)
     rows = []
     click.echo(f"{'input':>11} {'output':>11} {'seconds':>8} {'out MP/s':>9}")
     for size in sizes:

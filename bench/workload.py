@@ -53,13 +53,14 @@ def conv_macs(model_path: str | Path, height: int, width: int) -> int:
     return macs
 
 
-def tiled_macs(model_path: str | Path, height: int, width: int, tile: int, overlap: int) -> int:
-    """Multiply-adds the engine really executes for an image: every tile with its overlap."""
-    from sr_scale.core.tiling import tiles
+def tiled_macs(model_path: str | Path, height: int, width: int, plan, overlap: int) -> int:
+    """Multiply-adds the engine really executes for an image tiled by `plan` (a tiling.TilePlan):
+    every tile with its overlap."""
+    from sr_scale.core.tiling import planned_tiles
 
     by_shape: dict[tuple[int, int], int] = {}
     total = 0
-    for t in tiles(height, width, tile, overlap):
+    for t in planned_tiles(height, width, plan, overlap):
         shape = (t.read_y1 - t.read_y0, t.read_x1 - t.read_x0)
         if shape not in by_shape:
             by_shape[shape] = conv_macs(model_path, *shape)

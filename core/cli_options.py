@@ -64,14 +64,15 @@ device = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), de
 precision = click.option("--precision", type=click.Choice(["auto", "float32", "int8"]), default="auto", show_default=True,
                          help="auto: the model's int8 copy on CPUs with int8 dot products (VNNI, dotprod), else float32.")
 tile = click.option("--tile", cls=EngineDefaultOption, type=click.IntRange(min=0), default=None,
-                    help="Tile side in input pixels (0 = whole image) [default: {tile}].")
+                    help="Largest tile side in input pixels (0 = whole image) [default: planned per image, at least {tile}].")
 tta = click.option("--tta", is_flag=True, help="Average over the 8 flips/rotations: best quality, 8x the time.")
 max_pixels = click.option("--max-pixels", type=click.IntRange(min=1), default=None,
                           help="Refuse larger inputs, from the header [default: 128000000].")
 suffix = click.option("--suffix", default="", help="Batch: added to each output name before the extension, e.g. _x2.")
 recursive = click.option("--recursive", is_flag=True, help="Batch: also take images in subfolders (their paths are kept).")
 overwrite = click.option("--overwrite", is_flag=True, help="Batch: replace existing outputs (they are skipped otherwise).")
-verbose = click.option("-v", "--verbose", is_flag=True, help="Say per file the JPEG quality detected (and how) and the model used.")
+verbose = click.option("-v", "--verbose", is_flag=True, help="Details on stderr: per file the JPEG quality detected (and how) "
+                       "and the model used; why CUDA was not used.")
 
 
 def threads(default_help: str):

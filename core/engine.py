@@ -7,6 +7,7 @@ arrays; the model itself works on float32 RGB in [0, 1].
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,10 @@ from typing import Callable
 
 import numpy as np
 
-from .tiling import tiles
+from .threads import plan_engine
+from .tiling import TilePlan, plan_tiles, planned_tiles
+
+log = logging.getLogger(__name__)
 
 # Models shipped inside the package, by name.
 EMBEDDED_MODELS: dict[str, str] = {
@@ -25,15 +29,30 @@ EMBEDDED_MODELS: dict[str, str] = {
     "x2-jpeg": "x2-jpeg.onnx",  # artefact-cancelling: JPEG-compressed (and lightly noisy) inputs
 }
 DEFAULT_MODEL = "x2"
-DEFAULT_TILE = 128  # LR pixels per tile side; `threads` tiles are in flight at once (memory: docs/performance.md)
+# The smallest tile of the automatic plan (tile=None): tiles in flight may each read as much as a
+# DEFAULT_TILE x DEFAULT_TILE tile with its overlap, or more when the image's memory budget allows.
+DEFAULT_TILE = 128  # LR pixels per tile side
+# The memory contract of docs/performance.md: peak RSS < 1.5 x output bytes + 300 MiB. What the
+# process holds besides its tiles (Python, onnxruntime, the model: ~90 MiB measured before the first
+# run, bench/memory.py's rss_before_mib), the input and the output leave the rest to tiles in flight.
+MEMORY_LIMIT_OUTPUT_FACTOR = 1.5
+MEMORY_LIMIT_MIB = 300
+PROCESS_MIB = 90
+MIB = 1024 * 1024
+# onnxruntime's activations per LR pixel a tile reads (float32 and int8 alike: the dense
+# concatenations stay float), with its arena serving tiles of a few near-equal shapes: 4.0 KB
+# measured (one session, 1 thread; 2.0 KB for a single shape, 4.8 without the arena).
+ACTIVATION_BYTES_PER_READ_PIXEL = 4096
 DEVICES = ("auto", "cpu", "cuda")
 # "auto": a model's int8 copy (x2.onnx -> x2.int8.onnx beside it, made by sr_scale.exporter.int8)
 # on CPUs with int8 dot-product instructions, else the float32 file.
 PRECISIONS = ("auto", "float32", "int8")
 INT8_SUFFIX = ".int8.onnx"
-# /proc/cpuinfo flags of int8 dot products: x86 VNNI (AVX-512 or AVX), AMX, ARM dotprod. Without
-# them onnxruntime's u8s8 kernels are barely faster and can saturate, so "auto" stays float32.
-INT8_DOT_PRODUCT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp"})
+# /proc/cpuinfo flags of fast int8 products: x86 VNNI (AVX-512 or AVX), AMX, ARM dotprod, and AVX2
+# (u8s8 through vpmaddubsw, which can saturate: on an AVX2-only EPYC the shipped x2.int8 ran 1.9x
+# faster than float32 per tile and still lost <= 0.05 dB on Set5, tests/test_int8.py; docs/performance.md).
+# Elsewhere (SSE-only x86, ARM without dotprod) "auto" stays float32.
+INT8_DOT_PRODUCT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "avx2"})
 
 
 class ModelError(Exception):
@@ -93,10 +112,9 @@ def choose_model_file(model: str | os.PathLike, precision: str, on_cpu: bool) ->
 
 
 def _providers(device: str) -> list[str]:
+    """The providers asked for: CUDA first where this onnxruntime has it (and device allows)."""
     import onnxruntime as ort
 
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
     available = ort.get_available_providers()
     if device == "cuda" and "CUDAExecutionProvider" not in available:
         raise ModelError("--device cuda: this onnxruntime has no CUDA provider (install sr-scale[gpu])")
@@ -105,46 +123,95 @@ def _providers(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def tile_memory_budget(height: int, width: int, scale: int, itemsize: int, tta: bool = False) -> int:
+    """Bytes the tiles in flight may hold for an (height, width) LR image of `itemsize`-byte
+    channels so the process stays within the memory contract (docs/performance.md), 10% kept spare."""
+    output = height * width * scale * scale * 3 * itemsize
+    held = output + height * width * 3 * itemsize + PROCESS_MIB * MIB
+    if tta:  # the float32 sum of the views
+        held += height * width * scale * scale * 3 * 4
+    limit = MEMORY_LIMIT_OUTPUT_FACTOR * output + MEMORY_LIMIT_MIB * MIB
+    return max(0, int(0.9 * (limit - held)))
+
+
 class Upscaler:
-    """An onnxruntime session over one model, and tiled enlargement of whole images."""
+    """An onnxruntime session over one model, and tiled enlargement of whole images.
 
-    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", threads: int = 0, tile: int = DEFAULT_TILE,
+    tile: None (default) plans tiles per image within its memory budget, never smaller than
+    DEFAULT_TILE; N > 0 caps every tile's read at that of an N x N tile (shapes still chosen per
+    image); 0 runs the whole image at once. threads: CPUs to use (0 = all this process may use,
+    core/threads.py).
+    """
+
+    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", threads: int = 0, tile: int | None = None,
                  tta: bool = False, precision: str = "auto"):
-        import onnxruntime as ort
-
-        providers = _providers(device)
-        path = choose_model_file(model, precision, on_cpu=providers[0] == "CPUExecutionProvider")
-        self.path = path  # the file really run (an int8 copy or the float32 model)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # On CPU, `threads` tiles run at once, one thread each: onnxruntime's intra-op threads scale
-        # poorly on this small RDN (2 threads: 1.26x for int8, 1.56x for float32 on 2 cores), whole
-        # tiles in parallel scale almost linearly. On GPU, or with no tiling, one run at a time.
-        # (An image smaller than one tile therefore runs on one core: batches run files in parallel.)
-        parallel_tiles = providers[0] == "CPUExecutionProvider" and tile > 0
-        self.workers = (threads or os.cpu_count() or 1) if parallel_tiles else 1
-        options.intra_op_num_threads = 1 if self.workers > 1 else threads
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
-        except ModelError:
-            raise
-        except Exception as error:  # onnxruntime raises its own Fail/InvalidProtobuf types
-            raise ModelError(f"cannot load model {path}: {str(error).splitlines()[0]}") from None
-        # Trust what the session really got, not what was asked for.
+        if device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+        asked = _providers(device)
+        self.tile = tile
+        self.threads = threads
+        # Precision, threads and workers follow the provider the session really got: an
+        # onnxruntime-gpu without a usable CUDA falls back to the CPU, and must then run as the
+        # CPU build does (the int8 copy, tiles in parallel), not the float32 file meant for the GPU.
+        self.session, self.path, self.thread_plan = self._open(model, precision, asked)
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
-        if device == "cuda" and self.device != "cuda":
-            raise ModelError("--device cuda: onnxruntime could not start CUDA (check the driver and CUDA libraries)")
+        if asked[0] == "CUDAExecutionProvider" and self.device != "cuda":
+            if device == "cuda":
+                raise ModelError("--device cuda: onnxruntime could not start CUDA (check the driver and CUDA libraries)")
+            log.info("CUDA not used: onnxruntime-gpu could not start its CUDA provider (no NVIDIA driver, or CUDA/cuDNN "
+                     "libraries missing); running on the CPU as the [cpu] install does")
+            self.session, self.path, self.thread_plan = self._open(model, precision, ["CPUExecutionProvider"])
+        self.workers = self.thread_plan.workers
         self.info = read_info(self.session)
         self.precision = model_precision(self.info)  # what the file is, not what its name suggests
         self.scale = self.info.scale
-        self.tile = tile
         # Self-ensemble: average the model over the 8 flips/rotations (8x the compute).
         self.tta = tta
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         # IO binding on CUDA: the output is allocated on the device and copied back once per tile.
         self.io_binding = self.device == "cuda"
+
+    def _open(self, model, precision: str, providers: list[str]) -> tuple:
+        """(session, file run, thread plan) for `model` on `providers` (the first is the one aimed at)."""
+        import onnxruntime as ort
+
+        on_cpu = providers[0] == "CPUExecutionProvider"
+        path = choose_model_file(model, precision, on_cpu=on_cpu)
+        plan = plan_engine(self.threads, parallel_tiles=on_cpu and self.tile != 0)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = plan.threads
+        options.log_severity_level = 3
+        # A CUDA provider that cannot load logs ERROR lines through onnxruntime's default logger
+        # before falling back: expected with device "auto", and "cuda" ends in one line of error;
+        # onnxruntime's own reasons are shown with -v (logging INFO) only.
+        hush = not on_cpu and not log.isEnabledFor(logging.INFO)
+        if hush:
+            ort.set_default_logger_severity(4)
+        try:
+            session = ort.InferenceSession(str(path), options, providers=providers)
+        except ModelError:
+            raise
+        except Exception as error:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            raise ModelError(f"cannot load model {path}: {str(error).splitlines()[0]}") from None
+        finally:
+            if hush:
+                ort.set_default_logger_severity(3)
+        return session, path, plan
+
+    def plan(self, height: int, width: int, itemsize: int = 1) -> TilePlan:
+        """The tile grid for an LR image of height x width (`itemsize` bytes per channel: 1 or 2)."""
+        overlap = self.info.receptive_radius
+        if self.tile == 0:
+            return plan_tiles(height, width, overlap, height * width, 1)
+        floor = ((self.tile or DEFAULT_TILE) + 2 * overlap) ** 2
+        if self.tile is None:
+            budget = tile_memory_budget(height, width, self.scale, itemsize, self.tta)
+            per_tile = max(floor, budget // ACTIVATION_BYTES_PER_READ_PIXEL // self.workers)
+        else:
+            per_tile = floor
+        return plan_tiles(height, width, overlap, per_tile, self.workers)
 
     def run(self, lr: np.ndarray) -> np.ndarray:
         """One forward pass: float32 (1, 3, h, w) in [0, 1] -> float32 (1, 3, h*s, w*s), unclamped."""
@@ -204,7 +271,7 @@ class Upscaler:
         self.workers tiles in flight at most (so memory stays bounded by the tile size)."""
         peak = float(np.iinfo(image.dtype).max)
         s = self.scale
-        grid = list(tiles(*image.shape[:2], self.tile, self.info.receptive_radius))
+        grid = list(planned_tiles(*image.shape[:2], self.plan(*image.shape[:2], image.dtype.itemsize), self.info.receptive_radius))
 
         def enlarge(tile):
             lr = image[tile.read].astype(np.float32).transpose(2, 0, 1)[None] / peak

@@ -85,11 +85,11 @@ class Upscalers:
         """The engine.Upscaler of `model` (a name or path), loading it on first use."""
         with self._lock:
             if model not in self._loaded:
-                from .engine import DEFAULT_TILE, Upscaler
+                from .engine import Upscaler
 
                 o = self.options
-                self._loaded[model] = Upscaler(model, device=o.device, threads=o.threads,
-                                               tile=DEFAULT_TILE if o.tile is None else o.tile, tta=o.tta, precision=o.precision)
+                self._loaded[model] = Upscaler(model, device=o.device, threads=o.threads, tile=o.tile, tta=o.tta,
+                                               precision=o.precision)
             return self._loaded[model]
 
 

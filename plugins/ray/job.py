@@ -138,7 +138,10 @@ def _ray(ray_options: RayOptions, needed: bool) -> Iterator[None]:
         return
     memory = ray_options.object_store_mb * 2**20 if ray_options.object_store_mb else None
     if ray_options.address is None:
-        ray.init(num_cpus=ray_options.num_cpus, object_store_memory=memory, include_dashboard=False,
+        from sr_scale.core.threads import usable_cpus
+
+        # Ray counts the host's cores; a pinned or quota-limited process has fewer (core/threads.py).
+        ray.init(num_cpus=ray_options.num_cpus or usable_cpus(), object_store_memory=memory, include_dashboard=False,
                  logging_level=logging.WARNING)
     else:
         ray.init(address=ray_options.address, logging_level=logging.WARNING)
