@@ -3,6 +3,7 @@
     python -m bench.input_aware                                   # the full sweep of docs/models.md
     python -m bench.input_aware --set Set5 --writer pillow-420    # one set, one encoder
     python -m bench.input_aware --blocking                        # the blocking detector's accuracy
+    python -m bench.input_aware --cost                            # the decision's time against the enlargement's
 
 Per HR image of each set: the protocol's LR (sr_scale.core.evaluate.make_lr, MATLAB bicubic) is
 written as a file (JPEG by Pillow or ImageMagick at each quality, 4:2:0 or 4:4:4; clean PNG; a q50
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import click
@@ -88,11 +89,12 @@ def kinds(writers: tuple[str, ...], qualities: tuple[int, ...]) -> list[tuple[st
 
 
 def sweep(set_name: str, writers: tuple[str, ...], qualities: tuple[int, ...], precision: str = "int8",
-          limit: int | None = None, on_point=None) -> list[Point]:
+          limit: int | None = None, on_point=None, folder: Path | None = None) -> list[Point]:
+    """Every input kind on the HR images of `folder` (default: the team's shared copy of the set)."""
     from sr_scale.core.engine import Upscaler
 
     engines = {name: Upscaler(name, precision=precision) for name in MODELS}
-    paths = list_images(EVAL / set_name)[:limit]
+    paths = list_images(folder or EVAL / set_name)[:limit]
     hrs = [load_hr(path, SCALE) for path in paths]
     lrs = [make_lr(hr, SCALE) for hr in hrs]
     points = []
@@ -105,10 +107,12 @@ def sweep(set_name: str, writers: tuple[str, ...], qualities: tuple[int, ...], p
                 picture = read_image(file)
                 restoration = restoration_for(picture, ModelOptions())
                 chose += restoration.model == COMPRESSED_MODEL
-                by_model = {name: y_psnr(engine.upscale(picture.pixels), hr, SCALE) for name, engine in engines.items()}
+                # ImageMagick writes a grey-looking RGB picture as a grey JPEG; the model takes RGB
+                rgb = np.repeat(picture.pixels, 3, axis=2) if picture.pixels.shape[2] == 1 else picture.pixels
+                by_model = {name: y_psnr(engine.upscale(rgb), hr, SCALE) for name, engine in engines.items()}
                 scores["x2"].append(by_model[CLEAN_MODEL])
                 scores["x2_jpeg"].append(by_model[COMPRESSED_MODEL])
-                scores["bicubic"].append(y_psnr(bicubic_upscale(picture.pixels, SCALE), hr, SCALE))
+                scores["bicubic"].append(y_psnr(bicubic_upscale(rgb, SCALE), hr, SCALE))
                 scores["default"].append(by_model[restoration.model])
                 per_image.append({"image": path.name, "quality": restoration.quality, "source": restoration.source,
                                   "model": restoration.model, "x2": scores["x2"][-1], "x2_jpeg": scores["x2_jpeg"][-1],
@@ -123,10 +127,18 @@ def sweep(set_name: str, writers: tuple[str, ...], qualities: tuple[int, ...], p
 
 def default_at(point: Point, threshold: int) -> float:
     """The default's mean Y-PSNR had the threshold been `threshold` (same detections, same outputs)."""
-    return float(np.mean([
-        image["x2_jpeg"] if image["source"] == BLOCKING or (image["quality"] is not None and image["quality"] < threshold
-                                                           and image["source"] in (TABLES, USER)) else image["x2"]
-        for image in point.per_image]))
+    return float(np.mean([image["x2_jpeg"] if _x2_jpeg_at(image, threshold) else image["x2"] for image in point.per_image]))
+
+
+def _x2_jpeg_at(image: dict, threshold: int) -> bool:
+    return image["source"] == BLOCKING or (image["quality"] is not None and image["quality"] < threshold
+                                           and image["source"] in (TABLES, USER))
+
+
+def at_threshold(point: Point, threshold: int) -> Point:
+    """The point as the default would score it with `threshold` (saved runs of an older threshold)."""
+    return replace(point, default=default_at(point, threshold),
+                   chose_x2_jpeg=sum(_x2_jpeg_at(image, threshold) for image in point.per_image))
 
 
 def threshold_table(points: list[Point], thresholds: tuple[int, ...]) -> str:
@@ -168,6 +180,32 @@ def make_lr_from(lr: np.ndarray, quality: int) -> np.ndarray:
     return jpeg(lr, quality) if quality else lr
 
 
+def decision_cost(side: int = 500) -> list[str]:
+    """Time of the decision (tables, and the blocking check on decoded pixels) against the
+    enlargement of the same side x side LR, taken in one run: PNG and q95 JPEG (both are checked
+    for blocking; a JPEG below the threshold is decided from its header alone)."""
+    import time
+
+    from sr_scale.core.engine import Upscaler
+
+    lr = np.tile(make_lr(load_hr(EVAL / "Set14" / "lenna.png", SCALE), SCALE), (2, 2, 1))[:side, :side]
+    engine = Upscaler(CLEAN_MODEL)
+    lines = []
+    with tempfile.TemporaryDirectory() as work:
+        for name, quality in (("PNG", None), ("JPEG q95", 95)):
+            picture = read_image(write_lr(lr, Path(work) / "lr", "pillow-420", quality))
+            started = time.perf_counter()
+            for _ in range(5):
+                restoration = restoration_for(picture, ModelOptions())
+            decided = (time.perf_counter() - started) / 5
+            started = time.perf_counter()
+            engine.upscale(picture.pixels)
+            enlarged = time.perf_counter() - started
+            lines.append(f"{name} {side}x{side}: {restoration.describe()}; decision {decided * 1000:.1f} ms, "
+                         f"enlargement {enlarged:.2f} s ({100 * decided / enlarged:.2f}% of it)")
+    return lines
+
+
 @click.command()
 @click.option("--set", "sets", multiple=True, type=click.Choice(SETS), help="Sets to sweep [default: all three].")
 @click.option("--writer", "writers", multiple=True, type=click.Choice(WRITERS), help="JPEG encoders [default: all].")
@@ -175,12 +213,16 @@ def make_lr_from(lr: np.ndarray, quality: int) -> np.ndarray:
 @click.option("--precision", type=click.Choice(["int8", "float32"]), default="int8", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many images per set.")
 @click.option("--blocking", is_flag=True, help="Measure the blocking detector instead (training folders, then the sets).")
+@click.option("--cost", is_flag=True, help="Time the decision against the enlargement instead.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the results as JSON here.")
 @click.option("--tables", "saved", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Print the tables of saved --out files (merged) instead of measuring.")
-def main(sets, writers, qualities, precision, limit, blocking, out, saved) -> None:
+def main(sets, writers, qualities, precision, limit, blocking, cost, out, saved) -> None:
+    if cost:
+        click.echo("\n".join(decision_cost()))
+        return
     if saved:
-        points = [Point(**p) for file in saved for p in json.loads(Path(file).read_text())["points"]]
+        points = [at_threshold(Point(**p), COMPRESSED_BELOW) for file in saved for p in json.loads(Path(file).read_text())["points"]]
         click.echo(table(points) + "\n\n" + threshold_table(points, THRESHOLDS))
         return
     if blocking:
@@ -192,9 +234,15 @@ def main(sets, writers, qualities, precision, limit, blocking, out, saved) -> No
         results = {"blocking": rows}
     else:
         points = []
+
+        def done(point: Point) -> None:  # each point as soon as it is measured: a long run keeps what it did
+            points.append(point)
+            click.echo(table([point]).splitlines()[-1], err=True)
+            if out:
+                Path(out).write_text(json.dumps({"threshold": COMPRESSED_BELOW, "points": [asdict(p) for p in points]}, indent=1))
+
         for name in sets or SETS:
-            points += sweep(name, tuple(writers) or WRITERS, tuple(qualities) or QUALITIES, precision, limit,
-                            on_point=lambda p: click.echo(table([p]).splitlines()[-1], err=True))
+            sweep(name, tuple(writers) or WRITERS, tuple(qualities) or QUALITIES, precision, limit, on_point=done)
         click.echo(table(points))
         click.echo()
         click.echo(threshold_table(points, THRESHOLDS))

@@ -17,8 +17,10 @@ from __future__ import annotations
 import functools
 import io
 import os
+from typing import TYPE_CHECKING
 
-from PIL import Image
+if TYPE_CHECKING:
+    from PIL import Image
 
 # The JPEG standard's (Annex K) quantisation tables in natural (row-major) order, as Pillow's
 # `Image.quantization` and libjpeg's `quantval` hold them.
@@ -93,6 +95,8 @@ def estimate_quality(tables: Tables | None) -> int | None:
 def read_tables(source: str | os.PathLike | bytes) -> Tables | None:
     """The quantisation tables of a JPEG file or its bytes (header only), or None for anything that
     is not a readable JPEG."""
+    from PIL import Image  # here, so that deciding from tables at hand (GIMP's bundle) needs no Pillow
+
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
             return tables_of(im)
@@ -100,7 +104,7 @@ def read_tables(source: str | os.PathLike | bytes) -> Tables | None:
         return None
 
 
-def tables_of(im: Image.Image) -> Tables | None:
+def tables_of(im: "Image.Image") -> Tables | None:
     """The tables of an opened (not necessarily decoded) Pillow image; None unless it is a JPEG (MPO included)."""
     tables = getattr(im, "quantization", None) if im.format in ("JPEG", "MPO") else None
     return {int(k): list(v) for k, v in tables.items()} if tables else None

@@ -29,7 +29,7 @@ from .jpeg_quality import Tables, estimate_quality, read_tables
 
 CLEAN_MODEL = "x2"  # clean inputs and JPEGs of quality >= COMPRESSED_BELOW
 COMPRESSED_MODEL = "x2-jpeg"  # JPEGs of quality < COMPRESSED_BELOW, and blocked pixels
-COMPRESSED_BELOW = 90  # the one threshold; measured in docs/models.md ("Input-aware default")
+COMPRESSED_BELOW = 91  # the one threshold: x2-jpeg wins at q90, x2 at q92 (docs/models.md, "Input-aware default")
 QUALITY_RANGE = (1, 100)  # what --jpeg-quality takes besides "clean"
 CLEAN = "clean"
 # Where the quality came from.

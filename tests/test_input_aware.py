@@ -86,3 +86,19 @@ def test_a_wrong_jpeg_quality_is_a_usage_error_naming_the_range(decision_folder,
 def test_without_verbose_nothing_is_said(decision_folder, tmp_path):
     result = CliRunner().invoke(main, [str(decision_folder / "q40.jpg"), str(tmp_path / "a.png")])
     assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_sr_scale_and_sr_scale_ray_share_their_enlargement_options():
+    """One definition of each shared option (core/cli_options.py): same names, types, defaults, help."""
+    ray_cli = pytest.importorskip("sr_scale.ray_batch.cli")
+    ctx = main.make_context("sr-scale", ["a", "b"])
+
+    def described(command) -> dict[str, tuple]:
+        return {p.name: (tuple(p.opts), type(p.type).__name__, p.default, p.get_help_record(ctx)[1] if p.help else None)
+                for p in command.params if hasattr(p, "help")}
+
+    ours, ray = described(main), described(ray_cli.main)
+    shared = ("resize", "scale", "quality", "strip", "model", "jpeg_quality", "device", "precision", "tile", "tta",
+              "max_pixels", "verbose", "suffix", "recursive", "overwrite")
+    assert {name: ours[name] for name in shared} == {name: ray[name] for name in shared}
+    assert "[default: planned per image" in ours["tile"][3]
