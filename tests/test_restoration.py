@@ -130,3 +130,9 @@ def test_a_wrong_quality_is_refused_naming_the_range(text):
 
 def test_quality_text_is_a_number_or_clean():
     assert parse_quality("75") == 75 and parse_quality("CLEAN") is None
+
+
+def test_a_large_image_is_judged_on_its_centre(lr_photos):
+    blocked = jpeg(np.tile(lr_photos[0], (6, 6, 1)), 40)
+    assert blocked.shape[0] > 1024 and is_blocked(blocked)
+    assert blockiness(blocked) == blockiness(blocked[(blocked.shape[0] - 1024) // 2:][:1024, (blocked.shape[1] - 1024) // 2:][:, :1024])
