@@ -9,7 +9,8 @@ Run it from the checkout's root with the dev venv (needs onnx, from the `train` 
 multiply-adds). Sections: gemm (machine peak), speed (engine MP/s and GFLOP/s), tiling (tile size
 sweep, whole image vs tiled, threads), memory (peak RSS per input size, each in a fresh process;
 its 4096 run is also the speed table's 4096 row), peers (shared/peers via the peers venv), batch
-(sr-scale batch mode vs GIMP 2.10 on product JPEGs). Results and targets: docs/performance.md.
+(sr-scale batch mode vs GIMP 2.10 on product JPEGs), targets (issue 16's targets side by side in
+one run, bench/targets.py). Results and targets: docs/performance.md.
 """
 from __future__ import annotations
 
