@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,13 +124,15 @@ def test_report_says_when_tesseract_is_absent(tiny_onnx, tmp_path, monkeypatch):
     assert json.loads((tmp_path / "r" / "results.json").read_text())["catalog"]["ocr"] == {}
 
 
-def test_catalog_table_has_a_row_per_method_with_both_lr_variants(tiny_onnx, tmp_path):
-    documents = []
-    for quality in (0, 75):
-        run_cli("--text", "--halo", "--catalog-images", 1, "--model", tiny_onnx, "--baseline", "bicubic", "--jpeg", quality,
-                "--json", tmp_path / f"{quality}.json")
-        documents.append(json.loads((tmp_path / f"{quality}.json").read_text()))
-    table = catalog_table(*documents)
+def test_bench_text_makes_the_table_of_both_lr_variants_in_one_command(tiny_onnx, tmp_path):
+    table_file = tmp_path / "table.md"
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "bench.text", "--model", str(tiny_onnx), "--baseline", "bicubic", "--catalog-images", "1",
+                    "--table", str(table_file)], cwd=root, check=True, capture_output=True)
+    documents = [json.loads((tmp_path / f"table.{name}.json").read_text()) for name in ("clean", "jpeg")]
+    assert [d["jpeg_quality"] for d in documents] == [0, 75]
+    table = table_file.read_text()
+    assert table == catalog_table(*documents)
     blocks = {block.splitlines()[0].split("|")[1].strip(): block for block in table.split("\n\n") if block.startswith("| ")}
     assert set(blocks) == {*TEXT_SETS, FLAT_SET}
     rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in blocks["text-unseen"].splitlines()[2:]}
