@@ -120,6 +120,15 @@ def sr_scale(lr: Path, sr: Path, model: Path) -> np.ndarray:
     return read_image(sr).pixels
 
 
+def assert_failed_untouched(result: dict, *phrases: str) -> None:
+    """The run was an execution error whose message holds every phrase; the 48x40 image is as it was."""
+    assert result["status"] == "execution-error"
+    assert all(phrase in result["message"] for phrase in phrases), result["message"]
+    before, after = result["before"], result["after"]
+    assert (after["width"], after["height"]) == (before["width"], before["height"]) == (48, 40)
+    assert np.array_equal(layer_pixels(after["layers"][0]), layer_pixels(before["layers"][0]))
+
+
 def layer_pixels(layer: dict) -> np.ndarray:
     data = np.fromfile(layer["raw"], dtype=np.uint8 if layer["depth"] == 1 else np.uint16)
     return data.reshape(layer["height"], layer["width"], layer["channels"])
@@ -233,22 +242,12 @@ def test_two_layers_selected_one_by_model_other_by_gimp_offsets_doubled(gimp_run
 
 
 def test_missing_model_is_an_execution_error_and_leaves_the_image_unchanged(gimp_run):
-    result = gimp_run["missing-model"]
-    assert result["status"] == "execution-error"
-    assert "no-such-model.onnx" in result["message"]
-    before, after = result["before"], result["after"]
-    assert (after["width"], after["height"]) == (before["width"], before["height"]) == (48, 40)
-    assert np.array_equal(layer_pixels(after["layers"][0]), layer_pixels(before["layers"][0]))
+    assert_failed_untouched(gimp_run["missing-model"], "no-such-model.onnx")
 
 
 def test_locked_layer_is_an_execution_error_and_leaves_the_image_unchanged(gimp_run):
     """GIMP refuses to write locked pixels only after the image was scaled: checked before."""
-    result = gimp_run["locked"]
-    assert result["status"] == "execution-error"
-    assert "locked" in result["message"] and "Background" in result["message"]
-    before, after = result["before"], result["after"]
-    assert (after["width"], after["height"]) == (before["width"], before["height"]) == (48, 40)
-    assert np.array_equal(layer_pixels(after["layers"][0]), layer_pixels(before["layers"][0]))
+    assert_failed_untouched(gimp_run["locked"], "locked", "Background")
 
 
 def test_plug_in_files_compile_with_the_python_of_gimps_root():

@@ -42,10 +42,12 @@ def host_bundle(tmp_path_factory) -> Path:
 
 def test_bundle_carries_the_installed_engine_modules_byte_for_byte(host_bundle):
     import sr_scale.core.engine
+    import sr_scale.core.jpeg_quality
+    import sr_scale.core.restoration
     import sr_scale.core.tiling
     import sr_scale.core.enlarge
 
-    for module in (sr_scale.core.engine, sr_scale.core.tiling, sr_scale.core.enlarge, pixels):
+    for module in (sr_scale.core.engine, sr_scale.core.restoration, sr_scale.core.jpeg_quality, sr_scale.core.tiling, sr_scale.core.enlarge, pixels):
         relative = Path(*module.__name__.split(".")).with_suffix(".py")
         assert (host_bundle / relative).read_bytes() == Path(module.__file__).read_bytes(), relative
 
@@ -69,6 +71,8 @@ def test_bundle_holds_numpy_and_onnxruntime_at_this_installations_versions_and_n
 
 def test_bundle_runs_in_a_bare_python_without_sr_scale_and_equals_sr_scale(host_bundle, tmp_path, butterfly, tiny_onnx):
     """-I -S: no site-packages, no environment; only the bundle folder, as GIMP's Python sees it."""
+    from sr_scale.core.restoration import model_for
+
     lr = np.dstack([butterfly[100:140, 80:128], np.tile(np.linspace(0, 255, 48).astype(np.uint8), (40, 1))])
     layer = LayerPixels(48, 40, 4, 1, lr.tobytes())
     (tmp_path / "lr.raw").write_bytes(layer.data)
@@ -79,6 +83,8 @@ from sr_scale.gimp import pixels
 upscale = pixels.upscaler_for({str(host_bundle)!r}, None, None)
 import numpy, onnxruntime, sr_scale.core.engine
 assert all(m.__file__.startswith({str(host_bundle)!r}) for m in (numpy, onnxruntime, sr_scale.core.engine))
+advice = pixels.input_advice(bytes([3, 75, 3, 0, 2, 2, 1, 1, 1, 1]))  # GIMP's settings of a q75 JPEG
+assert advice.quality == 75 and advice.model == {model_for(75)!r}, advice
 assert "PIL" not in sys.modules
 lr = pixels.LayerPixels(48, 40, 4, 1, open({str(tmp_path / "lr.raw")!r}, "rb").read())
 sr = upscale(lr, pixels.Options(model_file={str(tiny_onnx)!r}, tile=24, device="cpu"), lambda fraction: None)

@@ -228,3 +228,37 @@ open({str(tmp_path / "sr.raw")!r}, "wb").write(sr.data)
     expected = read_image(tmp_path / "sr.png").pixels
     in_process = np.frombuffer((tmp_path / "sr.raw").read_bytes(), np.uint8).reshape(expected.shape)
     assert np.abs(in_process.astype(int) - expected.astype(int)).max() <= 1
+
+
+def gimp_jpeg_settings(quality: int, tables: dict[int, list[int]] | None = None) -> bytes:
+    """A "jpeg-settings" parasite as GIMP's JPEG loader writes it (YCbCr, 2x2 1x1 1x1 sampling)."""
+    import struct
+
+    tables = tables or {}
+    head = bytes([3, quality, 3, len(tables), 2, 2, 1, 1, 1, 1])
+    return head + b"".join(struct.pack(">64H", *table) for table in tables.values())
+
+
+def test_jpeg_quality_gimp_detected_gives_sr_scales_choice():
+    from sr_scale.core.restoration import model_for
+
+    for quality in (40, 75, 95):
+        advice = pixels.input_advice(gimp_jpeg_settings(quality))
+        assert advice == pixels.Advice(quality, model_for(quality))
+        assert advice.note == f"JPEG quality {quality} detected: {model_for(quality)} suggested"
+
+
+def test_jpeg_tables_gimp_kept_are_estimated_as_sr_scale_does(tmp_path, butterfly):
+    """Tables that are not libjpeg's (GIMP then stores them): the estimate of core/jpeg_quality."""
+    from sr_scale.core.jpeg_quality import estimate_quality, read_tables
+    from sr_scale.core.restoration import model_for
+
+    custom = {0: [min(255, 3 + i) for i in range(64)], 1: [min(255, 5 + 2 * i) for i in range(64)]}
+    Image.fromarray(butterfly).save(tmp_path / "custom.jpg", qtables=[custom[0], custom[1]])
+    tables = read_tables(tmp_path / "custom.jpg")
+    advice = pixels.input_advice(gimp_jpeg_settings(0, tables))
+    assert advice == pixels.Advice(estimate_quality(tables), model_for(estimate_quality(tables)))
+
+
+def test_no_jpeg_settings_no_advice():
+    assert pixels.input_advice(None) is None

@@ -189,6 +189,7 @@ _MODULE_PROBE = """
 import json, sys
 from sr_scale.gimp import pixels
 pixels.engine_upscaler()
+pixels.restoration()
 print(json.dumps({name: module.__file__ for name, module in sys.modules.items()
                   if name.split(".")[0] == "sr_scale" and getattr(module, "__file__", None)}))
 """

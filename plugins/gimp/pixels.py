@@ -170,6 +170,71 @@ def upscaler_for(folder: str | os.PathLike, read_png: Callable[[Path, int, int],
     return lambda pixels, options, progress: upscale_with_command(engine, pixels, options, read_png, pulse)
 
 
+def engine_note(folder: str | os.PathLike) -> str:
+    """One line for the dialog: where the model runs (bundled in GIMP's Python, or which sr-scale)."""
+    bundle = read_bundle(folder)
+    if bundle is not None:
+        return (f"Runs inside GIMP (Python {bundle.python}, onnxruntime {bundle.packages.get('onnxruntime', '?')}, "
+                "self-contained)")
+    return f"Runs {read_engine(folder).sr_scale}"
+
+
+@dataclass(frozen=True)
+class Advice:
+    """sr-scale's input-aware choice for an image GIMP loaded from a JPEG."""
+
+    quality: int | None  # the detected JPEG quality 1..100; None when GIMP kept no usable settings
+    model: str  # the model sr-scale would choose for it
+
+    @property
+    def note(self) -> str:
+        """One line for the dialog."""
+        if self.quality is None:
+            return f"No JPEG quality detected: {self.model} suggested"
+        return f"JPEG quality {self.quality} detected: {self.model} suggested"
+
+
+def jpeg_settings(data: bytes) -> tuple[int | None, dict[int, list[int]] | None]:
+    """GIMP's "jpeg-settings" parasite (file-jpeg's jpeg-settings.c) -> (quality, tables).
+
+    Layout: colour space, quality, number of components, number of tables (one byte each), two
+    sampling bytes per component, then each table as 64 big-endian 16-bit entries (natural order).
+    GIMP stores the tables only when they are not libjpeg's; for libjpeg's, its quality byte is exact.
+    """
+    if len(data) < 4:
+        return None, None
+    quality, components, count = data[1], data[2], data[3]
+    start = 4 + 2 * components
+    if count == 0 or len(data) < start + 128 * count:
+        return (quality if 1 <= quality <= 100 else None), None
+    tables = {t: list(struct.unpack(">64H", data[start + 128 * t:start + 128 * (t + 1)])) for t in range(count)}
+    return None, tables
+
+
+def input_advice(parasite: bytes | None) -> Advice | None:
+    """sr-scale's decision (core/restoration.py) for an image with GIMP's "jpeg-settings" parasite;
+    None for other images, or where this Python cannot import the decision (the command mode)."""
+    if parasite is None:
+        return None
+    try:
+        decision = restoration()
+    except ImportError:
+        return None
+    quality, tables = jpeg_settings(parasite)
+    from sr_scale.core.jpeg_quality import estimate_quality
+
+    if tables is not None:
+        quality = estimate_quality(tables)
+    return Advice(quality, decision.decide(quality, "JPEG", None).model)
+
+
+def restoration():
+    """sr-scale's input-aware decision module (numpy only; ImportError where it is not at hand)."""
+    from sr_scale.core import restoration as module
+
+    return module
+
+
 # --- the engine in GIMP's own Python ------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -55,6 +55,12 @@ def read_png(path, channels, depth):
         image.delete()
 
 
+def jpeg_settings(image):
+    """The bytes of the "jpeg-settings" parasite GIMP's JPEG loader attaches; None for other images."""
+    parasite = image.get_parasite("jpeg-settings")
+    return bytes(parasite.get_data()) if parasite is not None else None
+
+
 def content_lock(layer):
     """The name of the layer, or of the group above it, whose pixels are locked; None when none is.
     Checked before the image is touched: GIMP refuses to write locked pixels only after scaling."""
@@ -105,7 +111,14 @@ def upscale(procedure, run_mode, image, drawables, config, data):
 
         GimpUi.init(PROCEDURE)
         dialog = GimpUi.ProcedureDialog.new(procedure, config, "AI Upscale 2x")
-        dialog.fill(None)
+        notes = [pixels.engine_note(PLUG_IN_FOLDER)]
+        # sr-scale's input-aware choice for a JPEG, as the default the user can still change here.
+        advice = pixels.input_advice(jpeg_settings(image))
+        if advice is not None and not config.get_property("model-file"):
+            config.set_property("model", advice.model)
+            notes.insert(0, advice.note)
+        dialog.get_label("notes", "\n".join(notes), False, False)
+        dialog.fill(["model", "model-file", "tile", "device", "notes"])
         accepted = dialog.run()
         dialog.destroy()
         if not accepted:
