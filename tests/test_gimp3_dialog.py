@@ -133,8 +133,7 @@ def dialog(xvfb, tmp_path_factory, butterfly) -> dict:
         ocr_input = io / "ocr.png"
         subprocess.run(["convert", str(ARTIFACTS / "gimp-dialog.png"), "-negate", "-resize", "200%", str(ocr_input)], check=True)
         text = subprocess.run(["tesseract", str(ocr_input), "-"], capture_output=True, text=True, check=True).stdout
-        x(xvfb, "xdotool", "windowfocus", "--sync", window)
-        x(xvfb, "xdotool", "key", "--window", window, "Escape")
+        x(xvfb, "xdotool", "windowfocus", "--sync", window, "key", "Escape")  # as typed (XTEST), to the dialog
         output = gimp.communicate(timeout=300)[0]
     finally:
         if gimp.poll() is None:
