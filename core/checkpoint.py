@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from .atomic_file import atomic_write
+from .image_io import first_line
 from .model import RDN, RDNConfig, fuse_reparam
 
 
@@ -44,8 +45,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
     except pickle.UnpicklingError as error:
         raise CheckpointError(f"{path}: refused, not a plain-data checkpoint ({_unpickler_reason(error)})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({first})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({first_line(error)})") from None
     if not isinstance(state, dict) or "arch" not in state or "model" not in state:
         raise CheckpointError(f"{path}: not an sr-train checkpoint (no arch or model)")
     return state
