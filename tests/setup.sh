@@ -10,6 +10,11 @@ dpkg -s gimp >/dev/null 2>&1 || need_apt+=(gimp)
 dpkg -s chromium >/dev/null 2>&1 || need_apt+=(chromium)
 dpkg -s mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)
 dpkg -s tesseract-ocr-eng >/dev/null 2>&1 || need_apt+=(tesseract-ocr tesseract-ocr-eng)
+# The fonts core/synthetic.py renders catalog text with (training and held-out sets).
+for font in fonts-dejavu-core fonts-liberation fonts-noto-core fonts-freefont-ttf fonts-roboto-unhinted \
+            fonts-open-sans fonts-lato fonts-urw-base35; do
+  dpkg -s "$font" >/dev/null 2>&1 || need_apt+=("$font")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
