@@ -4,6 +4,7 @@
     python -m bench.input_aware --set Set5 --writer pillow-420 # one set, one encoder (clean and re-saved PNG always)
     python -m bench.input_aware --make-reference --reference-models DIR|REVISION   # re-measure "today's" models
     python -m bench.input_aware --all-models --quality 88 --quality 90 ...         # every model forced: threshold table
+    python -m bench.input_aware --model-file x2-jpeg=runs/new.onnx              # a retrained model, checked before it ships
     python -m bench.input_aware --tables FILE.json             # the tables of saved runs, without measuring
     python -m bench.input_aware --blocking                     # the blocking detector's accuracy
     python -m bench.input_aware --cost                         # the decision's time against the enlargement's
@@ -431,14 +432,17 @@ def _check_json(c: Check) -> dict:
 @click.option("--reference-models", "models_source", default=None, metavar="DIR|REVISION",
               help=f"With --make-reference: the models to measure, a folder with x2.onnx, x2-jpeg.onnx and their int8 copies, or a "
                    f"git revision [default: the embedded models; today's are those of {REFERENCE_REVISION}].")
+@click.option("--model-file", "model_files", multiple=True, metavar="NAME=PATH",
+              help="Run PATH (float32 .onnx; its .int8.onnx beside it) where the decision chooses NAME, e.g. a retrained "
+                   "x2-jpeg before it ships; a NAME the decision never chooses (a candidate third model) runs on every file.")
 @click.option("--all-models", is_flag=True, help="Also run every model the decision chooses from on every file (the threshold table).")
 @click.option("--blocking", is_flag=True, help="Measure the blocking detector instead (training folders, then the sets).")
 @click.option("--cost", is_flag=True, help="Time the decision against the enlargement instead.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the results as JSON here (kept up to date point by point).")
 @click.option("--markdown", type=click.Path(dir_okay=False), default=None, help="Write the table (and the failing points) as Markdown here.")
 @click.option("--tables", "saved", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="Print the tables of saved --out files (merged) instead of measuring.")
-def main(sets, writers, qualities, precision, limit, reference_file, make_reference, models_source, all_models, blocking,
+              help="Print the tables of saved --out or --reference files (merged; --set, --writer, --quality select) instead of measuring.")
+def main(sets, writers, qualities, precision, limit, reference_file, make_reference, models_source, model_files, all_models, blocking,
          cost, out, markdown, saved) -> None:
     if cost:
         click.echo("\n".join(decision_cost()))
@@ -456,7 +460,9 @@ def main(sets, writers, qualities, precision, limit, reference_file, make_refere
         raise click.UsageError("--reference-models goes with --make-reference")
     reference = {} if make_reference else load_reference(Path(reference_file))
     if saved:
-        points = [p for file in saved for p in load_points(Path(file))]
+        wanted = {(name, writer, label) for name in (sets or SETS)
+                  for writer, label, _ in kinds(tuple(writers) or WRITERS, tuple(qualities) or QUALITIES + NEAR_THRESHOLD)}
+        points = [p for file in saved for p in load_points(Path(file)) if p.key in wanted]  # --set/--writer/--quality select
         report(points, reference, markdown, command=None)
         return
     sets = sets or (SETS if make_reference else DONE_SETS)  # the reference holds Set5 too, for CI
@@ -464,10 +470,15 @@ def main(sets, writers, qualities, precision, limit, reference_file, make_refere
     command = "python -m bench.input_aware " + " ".join(sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="sr-reference-models-") as models_folder:
         files = reference_models(models_source, Path(models_folder)) if models_source else {}
+        family = tuple(dict.fromkeys(ModelOptions().models_needed))  # what the decision chooses from
+        given = dict(_name_and_path(text) for text in model_files)
+        if make_reference and given:
+            raise click.UsageError("--model-file does not go with --make-reference (use --reference-models)")
+        files.update(given)
         if make_reference:
             forced = TODAY
         else:
-            forced = tuple(dict.fromkeys(ModelOptions().models_needed)) if all_models else ()
+            forced = (family if all_models else ()) + tuple(name for name in given if name not in family)
         engines = Engines(precision, files)
         points: list[Point] = []
         header = {"command": command, "threshold": COMPRESSED_BELOW, "precision": precision, "machine": machine(),
@@ -491,6 +502,13 @@ def main(sets, writers, qualities, precision, limit, reference_file, make_refere
         for name in sets:
             sweep(name, writers, qualities, engines, forced, limit, on_point=done)
     report(points, load_reference(Path(reference_file)), markdown, command)
+
+
+def _name_and_path(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not Path(path).is_file():
+        raise click.UsageError(f"--model-file {text!r}: give NAME=PATH of an existing .onnx file")
+    return name, path
 
 
 def report(points: list[Point], reference: dict, markdown: str | None, command: str | None) -> None:
