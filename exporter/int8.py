@@ -1,4 +1,4 @@
-"""An int8 copy of an exported model for CPUs (QDQ static quantisation with onnxruntime).
+"""An int8 copy of an exported model for CPUs (static quantisation with onnxruntime: QLinear ops, channels-last).
 
     python -m sr_scale.exporter.int8 x2.onnx x2.int8.onnx
 
@@ -31,8 +31,14 @@ from pathlib import Path
 import click
 import numpy as np
 
-# Nodes kept float (see the module docstring), by the module names export.py's graph carries.
-FLOAT_MODULES = ("/sfe1/", "/sfe2/")  # plus every node from the global feature fusion on
+# Nodes kept float (see the module docstring), by the module names export.py's graph carries:
+# these prefixes, and every node from the first FLOAT_FROM node on.
+FLOAT_MODULES = ("/sfe1/", "/sfe2/")
+FLOAT_FROM = "/global_fusion"
+# The quantised section's ops run channels-last (onnxruntime's com.microsoft QLinearConv with
+# channels_last=1): left NCHW, onnxruntime wraps each QLinearConv in two Transposes, because it
+# cannot carry the layout through QLinearConcat (32 transposes of the dense block activations).
+CHANNELS_LAST_OPS = ("QLinearConv", "QLinearConcat", "QLinearAdd")
 PERCENTILE = 99.999  # of each activation's calibration histogram, taken as its range
 CROP_SIDE = 96  # LR pixels a side of each calibration crop
 
@@ -51,20 +57,66 @@ class CalibrationCrops:
         return next(self._feeds, None)
 
 
-def float_nodes(model_file: Path) -> list[str]:
-    """Names of the nodes left in float: shallow feature extraction and everything from global fusion on."""
+def float_nodes(model_file: Path, float_modules: tuple[str, ...] = FLOAT_MODULES, float_from: str = FLOAT_FROM) -> list[str]:
+    """Names of the nodes left in float: those of `float_modules` and everything from the first
+    `float_from` node on (an RDN's /global_fusion, or a later module such as /upsampler)."""
     import onnx
 
     names = [n.name for n in onnx.load(str(model_file)).graph.node]
-    fusion = next((i for i, name in enumerate(names) if name.startswith("/global_fusion")), None)
-    if fusion is None:
+    if not any(name.startswith("/global_fusion") for name in names):
         raise Int8Error(f"{model_file}: no /global_fusion nodes; not an RDN exported by sr-export")
-    return [name for name in names[:fusion] if name.startswith(FLOAT_MODULES)] + names[fusion:]
+    start = next((i for i, name in enumerate(names) if name.startswith(float_from)), len(names))
+    return [name for name in names[:start] if name.startswith(float_modules)] + names[start:]
+
+
+def channels_last(model) -> None:
+    """Rewrite a QOperator graph in place so its quantised section runs NHWC, bit-identical output.
+
+    One Transpose to NHWC after each QuantizeLinear that feeds the section, one back to NCHW
+    (on the uint8 data) before each DequantizeLinear that leaves it; QLinearConv becomes
+    onnxruntime's com.microsoft QLinearConv with channels_last=1 (weights unchanged), QLinearConcat
+    joins on axis 3, QLinearAdd is elementwise. Raises Int8Error on a graph it cannot rewrite.
+    """
+    from onnx import helper
+
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    nhwc: set[str] = set()
+    rewritten = []
+    for node in list(model.graph.node):
+        if node.op_type in CHANNELS_LAST_OPS:
+            data = (0,) if node.op_type == "QLinearConv" else (0, 3) if node.op_type == "QLinearAdd" else tuple(range(2, len(node.input), 3))
+            if not all(node.input[k] in nhwc for k in data):
+                raise Int8Error(f"cannot run {node.name} channels-last: an input comes from outside the quantised section")
+            if node.op_type == "QLinearConv":
+                node.domain = "com.microsoft"
+                node.attribute.append(helper.make_attribute("channels_last", 1))
+            elif node.op_type == "QLinearConcat":
+                next(a for a in node.attribute if a.name == "axis").i = 3
+            nhwc.add(node.output[0])
+        elif node.op_type == "DequantizeLinear" and node.input[0] in nhwc:
+            nchw = node.input[0] + "_nchw"
+            rewritten.append(helper.make_node("Transpose", [node.input[0]], [nchw], name=node.name + "_to_nchw", perm=[0, 3, 1, 2]))
+            node.input[0] = nchw
+        elif any(name in nhwc for name in node.input):
+            raise Int8Error(f"cannot run the quantised section channels-last: {node.name} ({node.op_type}) reads it")
+        rewritten.append(node)
+        if node.op_type == "QuantizeLinear" and all(c.op_type in CHANNELS_LAST_OPS for c in consumers.get(node.output[0], [None])):
+            transposed = node.output[0] + "_nhwc"
+            rewritten.append(helper.make_node("Transpose", [node.output[0]], [transposed], name=node.name + "_to_nhwc", perm=[0, 2, 3, 1]))
+            for consumer in consumers[node.output[0]]:
+                consumer.input[:] = [transposed if name == node.output[0] else name for name in consumer.input]
+            nhwc.add(transposed)
+    del model.graph.node[:]
+    model.graph.node.extend(rewritten)
 
 
 def convert(source: str | Path, target: str | Path, calibration_count: int = 64,
-            calibration_images: Iterable[str | Path] = ()) -> None:
-    """Write a QDQ int8 version of the ONNX model `source` to `target` atomically (metadata kept).
+            calibration_images: Iterable[str | Path] = (), float_modules: tuple[str, ...] = FLOAT_MODULES,
+            float_from: str = FLOAT_FROM) -> None:
+    """Write an int8 version of the ONNX model `source` to `target` atomically (metadata kept).
 
     Calibrated on `calibration_count` LR crops of `calibration_images` (files or folders), or of
     synthesised images when none are given. Raises Int8Error for a source that is not an sr-export
@@ -98,20 +150,21 @@ def convert(source: str | Path, target: str | Path, calibration_count: int = 64,
         prepared, quantised = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         try:
-            excluded = float_nodes(prepared)
+            excluded = float_nodes(prepared, float_modules, float_from)
         except Int8Error:
             raise Int8Error(f"{source}: no /global_fusion nodes; not an RDN exported by sr-export") from None
         quantize_static(str(prepared), str(quantised), CalibrationCrops(as_feeds(crops, input_name)),
-                        quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        quant_format=QuantFormat.QOperator, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         per_channel=True, calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": PERCENTILE},
                         nodes_to_exclude=excluded)
         model = onnx.load(str(quantised))
+        channels_last(model)
         model.ir_version = min(model.ir_version, 8)  # as export.py: loadable by older onnxruntime
         del model.metadata_props[:]
         if "metrics" in metadata:  # measured on the float32 model, not on this copy
             metadata["metrics_of_float32"] = metadata.pop("metrics")
         calibrated_on = f"{calibration_count} crops of " + (", ".join(p.name for p in images) if images else "synthesised dead leaves")
-        for key, value in {**metadata, "precision": "int8 (QDQ, weights per channel)", "calibration": calibrated_on}.items():
+        for key, value in {**metadata, "precision": "int8 (QLinear ops channels-last, weights per channel)", "calibration": calibrated_on}.items():
             model.metadata_props.add(key=key, value=value)
         atomic_write(target, lambda tmp: onnx.save(model, str(tmp)))
 
@@ -125,14 +178,14 @@ def convert(source: str | Path, target: str | Path, calibration_count: int = 64,
               help="Photos to calibrate on: a file or folder (searched recursively), repeatable; "
                    "the training photos suit. Default: images synthesised from a seed.")
 def main(source: str, target: str, calibration: int, calibration_images: tuple[str, ...]) -> None:
-    """Write an int8 (QDQ) copy of the ONNX model SOURCE to TARGET; check it with `python -m bench.int8`."""
+    """Write an int8 copy (QLinear ops, channels-last) of the ONNX model SOURCE to TARGET; check it with `python -m bench.int8`."""
     from sr_scale.core.atomic_file import WriteError
 
     try:
         convert(source, target, calibration, calibration_images)
     except (Int8Error, WriteError) as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"wrote {target} (int8 QDQ)")
+    click.echo(f"wrote {target} (int8, channels-last)")
 
 
 if __name__ == "__main__":
