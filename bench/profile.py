@@ -22,27 +22,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .workload import best_seconds, onnxruntime_gemm_gflops
-
-
-def int8_gemm_gops(n: int = 2048, repeat: int = 5, threads: int = 1) -> float:
-    """uint8 x int8 -> int32 n x n product through onnxruntime's MatMulInteger (MLAS QGEMM): 2 n^3 ops."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["a", "b"], ["c"])], "qgemm",
-        [helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n]), helper.make_tensor_value_info("b", TensorProto.INT8, [n, n])],
-        [helper.make_tensor_value_info("c", TensorProto.INT32, [n, n])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(0)
-    feeds = {"a": rng.integers(0, 256, (n, n), dtype=np.uint8), "b": rng.integers(-128, 128, (n, n), dtype=np.int8)}
-    return 2 * n**3 / best_seconds(lambda: session.run(None, feeds), repeat) / 1e9
+from .workload import best_seconds, onnxruntime_gemm_gflops, onnxruntime_int8_gemm_gops
 
 
 def session(model: str | Path, threads: int, profile_dir: Path | None = None, spinning: bool = True):
@@ -95,7 +75,7 @@ def op_profile(model: str | Path, height: int, width: int, threads: int = 1, run
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
 def main(models: tuple[str, ...], read: int, threads: int, runs: int, gemm_only: bool, json_path: str | None) -> None:
     """Per-op profile of one tile per model, and float32 vs int8 GEMM rates of onnxruntime's MLAS."""
-    result: dict = {"gemm": {"float32_gflops_1_thread": onnxruntime_gemm_gflops(2048, threads=1), "int8_gops_1_thread": int8_gemm_gops(2048)}}
+    result: dict = {"gemm": {"float32_gflops_1_thread": onnxruntime_gemm_gflops(2048, threads=1), "int8_gops_1_thread": onnxruntime_int8_gemm_gops(2048)}}
     g = result["gemm"]
     click.echo(f"GEMM 2048, 1 thread: float32 {g['float32_gflops_1_thread']:.0f} GFLOP/s, u8s8 {g['int8_gops_1_thread']:.0f} GOP/s "
                f"({g['int8_gops_1_thread'] / g['float32_gflops_1_thread']:.1f}x)")

@@ -96,23 +96,42 @@ def numpy_gemm_gflops(n: int = 2048, repeat: int = 5) -> float:
     return 2 * n**3 / best_seconds(lambda: a @ b, repeat) / 1e9
 
 
-def onnxruntime_gemm_gflops(n: int = 2048, repeat: int = 5, threads: int = 0) -> float:
-    """The same product as a one-node onnxruntime MatMul graph (its MLAS kernels run our convs too)."""
+def _onnxruntime_product_rate(op: str, a: np.ndarray, b: np.ndarray, out_type: int, repeat: int, threads: int) -> float:
+    """Ops (or flops) per second, in units of 1e9, of one `op` node multiplying the square a and b."""
     import onnx
     import onnxruntime as ort
-    from onnx import TensorProto, helper
+    from onnx import helper
 
+    n = a.shape[0]
+    dtype = {np.dtype(np.float32): onnx.TensorProto.FLOAT, np.dtype(np.uint8): onnx.TensorProto.UINT8, np.dtype(np.int8): onnx.TensorProto.INT8}
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm",
-        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in ("a", "b")],
-        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+        [helper.make_node(op, ["a", "b"], ["c"])], op.lower(),
+        [helper.make_tensor_value_info(name, dtype[x.dtype], [n, n]) for name, x in (("a", a), ("b", b))],
+        [helper.make_tensor_value_info("c", out_type, [n, n])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
+    onnx.checker.check_model(model)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(0)
-    feeds = {"a": rng.random((n, n), dtype=np.float32), "b": rng.random((n, n), dtype=np.float32)}
-    onnx.checker.check_model(model)
+    feeds = {"a": a, "b": b}
     return 2 * n**3 / best_seconds(lambda: session.run(None, feeds), repeat) / 1e9
+
+
+def onnxruntime_gemm_gflops(n: int = 2048, repeat: int = 5, threads: int = 0) -> float:
+    """The same product as a one-node onnxruntime MatMul graph (its MLAS kernels run our convs too)."""
+    from onnx import TensorProto
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    return _onnxruntime_product_rate("MatMul", a, b, TensorProto.FLOAT, repeat, threads)
+
+
+def onnxruntime_int8_gemm_gops(n: int = 2048, repeat: int = 5, threads: int = 1) -> float:
+    """uint8 x int8 -> int32 n x n product through onnxruntime's MatMulInteger (MLAS QGEMM): 2 n^3 ops."""
+    from onnx import TensorProto
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 256, (n, n), dtype=np.uint8), rng.integers(-128, 128, (n, n), dtype=np.int8)
+    return _onnxruntime_product_rate("MatMulInteger", a, b, TensorProto.INT32, repeat, threads)
