@@ -9,6 +9,9 @@ command -v magick >/dev/null || dpkg -s imagemagick >/dev/null 2>&1 || need_apt+
 dpkg -s gimp >/dev/null 2>&1 || need_apt+=(gimp)
 dpkg -s chromium >/dev/null 2>&1 || need_apt+=(chromium)
 dpkg -s mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)
+# The GIMP 3 dialog tests draw it on a virtual screen and find its window there.
+dpkg -s xvfb >/dev/null 2>&1 || need_apt+=(xvfb)
+dpkg -s xdotool >/dev/null 2>&1 || need_apt+=(xdotool)
 dpkg -s tesseract-ocr-eng >/dev/null 2>&1 || need_apt+=(tesseract-ocr tesseract-ocr-eng)
 # The fonts core/synthetic.py renders catalog text with (training and held-out sets).
 for font in fonts-dejavu-core fonts-liberation fonts-noto-core fonts-freefont-ttf fonts-roboto-unhinted \
