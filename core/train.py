@@ -69,6 +69,14 @@ def step_rng(seed: int, rank: int, step: int) -> np.random.Generator:
 _worker_sampler: PatchSampler | None = None  # the forked workers' copy of the parent's sampler
 
 
+def _worker_signals() -> None:
+    # A forked worker inherits the parent's Python signal handlers (the trainer's stop request,
+    # or Ray's sys.exit in a test process): with those, Pool.terminate's SIGTERM is swallowed and
+    # close() waits forever. Workers die on SIGTERM and leave Ctrl-C to the parent.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _sample_step(seed: int, rank: int, step: int) -> tuple[np.ndarray, np.ndarray]:
     return _worker_sampler.sample(step_rng(seed, rank, step))
 
@@ -83,7 +91,7 @@ class ParallelBatches:
     def __init__(self, sampler: PatchSampler, seed: int, rank: int, start: int, workers: int, ahead: int = 0):
         global _worker_sampler
         _worker_sampler = sampler  # inherited by fork: the cached images are not copied up front
-        self.pool = multiprocessing.get_context("fork").Pool(workers)
+        self.pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals)
         self.seed, self.rank, self.next_step = seed, rank, start
         self.pending: collections.deque = collections.deque()
         self.ahead = ahead or 4 * workers

@@ -236,6 +236,19 @@ def test_resume_after_sigkill_ends_with_the_weights_and_losses_of_an_uninterrupt
     assert scalars(tmp_path / "killed", "train/loss") == scalars(tmp_path / "straight", "train/loss")
 
 
+def test_a_run_with_loader_workers_finishes_and_exits(train_dir, tmp_path):
+    # The workers are forked after the trainer's SIGTERM handler is installed; they must still die
+    # when the pool is closed, or sr-train hangs after its last step (as it once did, timing-dependent).
+    run = sr_train(*TINY, "--train", str(train_dir), "--steps", "3", "--set", "loader_workers=2", "--out", str(tmp_path))
+    try:
+        code, stderr = finish(run, timeout=180)
+    except subprocess.TimeoutExpired:
+        run.kill()
+        pytest.fail("sr-train with loader_workers=2 did not exit after its last step")
+    assert code == 0, stderr
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 3
+
+
 def test_ctrl_c_saves_the_current_step_and_exits_cleanly(train_dir, tmp_path):
     run = sr_train(*TINY, "--train", str(train_dir), "--steps", "1000000", "--set", "checkpoint_every=20", "--out", str(tmp_path))
     wait_for(tmp_path / "last.pt", run)
