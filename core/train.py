@@ -418,6 +418,9 @@ class Trainer:
         if self.writer:
             self.writer.close()
         if self.world > 1:
+            # Leave together: a rank that tears gloo down while another still validates or saves
+            # can abort at exit ("terminate called without an active exception").
+            dist.barrier()
             dist.destroy_process_group()
         if self.rank == 0 and not self.stop_signal and train_seconds:
             done = self.step - start_step
