@@ -117,11 +117,12 @@ def channels_last(model) -> None:
 
 def convert(source: str | Path, target: str | Path, calibration_count: int = 64,
             calibration_images: Iterable[str | Path] = (), float_modules: tuple[str, ...] = FLOAT_MODULES,
-            float_from: str = FLOAT_FROM) -> None:
+            float_from: str = FLOAT_FROM, nhwc: bool = True) -> None:
     """Write an int8 version of the ONNX model `source` to `target` atomically (metadata kept).
 
     Calibrated on `calibration_count` LR crops of `calibration_images` (files or folders), or of
-    synthesised images when none are given. Raises Int8Error for a source that is not an sr-export
+    synthesised images when none are given. `nhwc=False` skips the channels-last rewrite
+    (slower, same pixels: the reference its test compares with). Raises Int8Error for a source that is not an sr-export
     model and for unusable calibration images.
     """
     import onnx
@@ -160,7 +161,8 @@ def convert(source: str | Path, target: str | Path, calibration_count: int = 64,
                         per_channel=True, calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": PERCENTILE},
                         nodes_to_exclude=excluded)
         model = onnx.load(str(quantised))
-        channels_last(model)
+        if nhwc:
+            channels_last(model)
         model.ir_version = min(model.ir_version, 8)  # as export.py: loadable by older onnxruntime
         del model.metadata_props[:]
         if "metrics" in metadata:  # measured on the float32 model, not on this copy

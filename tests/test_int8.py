@@ -25,6 +25,21 @@ def tiny_pair(tiny_onnx, tmp_path_factory):
     return model, folder / "tiny.int8.onnx"
 
 
+def test_the_channels_last_rewrite_gives_the_same_pixels(tiny_pair, butterfly, tmp_path):
+    import onnx
+    from sr_scale.exporter.int8 import convert
+
+    model, nhwc_copy = tiny_pair
+    nchw_copy = tmp_path / "tiny.int8.onnx"
+    convert(model, nchw_copy, calibration_count=8, nhwc=False)
+    convs = [n for n in onnx.load(str(nhwc_copy)).graph.node if n.op_type == "QLinearConv"]
+    assert convs and all(n.domain == "com.microsoft" and any(a.name == "channels_last" and a.i == 1 for a in n.attribute) for n in convs)
+    lr = make_lr(butterfly, 2)
+    nhwc_sr, nchw_sr = Upscaler(nhwc_copy).upscale(lr), Upscaler(nchw_copy).upscale(lr)
+    assert nhwc_sr.shape == (lr.shape[0] * 2, lr.shape[1] * 2, 3)
+    assert np.array_equal(nhwc_sr, nchw_sr)
+
+
 def test_precision_picks_the_file(tiny_pair, monkeypatch):
     model, copy = tiny_pair
     assert choose_model_file(model, "float32", on_cpu=True) == model
