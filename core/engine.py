@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from .threads import plan_engine
+from .threads import ThreadPlan, plan_engine
 from .tiling import TilePlan, plan_tiles, planned_tiles
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,7 @@ class Upscaler:
                      "libraries missing); running on the CPU as the [cpu] install does")
             self.session, self.path, self.thread_plan = self._open(model, precision, ["CPUExecutionProvider"])
         self.workers = self.thread_plan.workers
+        self._one_tile_session = None  # every thread on one run: images smaller than one tile
         self.info = read_info(self.session)
         self.precision = model_precision(self.info)  # what the file is, not what its name suggests
         self.scale = self.info.scale
@@ -172,13 +173,14 @@ class Upscaler:
         # IO binding on CUDA: the output is allocated on the device and copied back once per tile.
         self.io_binding = self.device == "cuda"
 
-    def _open(self, model, precision: str, providers: list[str]) -> tuple:
-        """(session, file run, thread plan) for `model` on `providers` (the first is the one aimed at)."""
+    def _open(self, model, precision: str, providers: list[str], plan: ThreadPlan | None = None) -> tuple:
+        """(session, file run, thread plan) for `model` on `providers` (the first is the one aimed
+        at), with the engine's thread plan unless `plan` is given."""
         import onnxruntime as ort
 
         on_cpu = providers[0] == "CPUExecutionProvider"
         path = choose_model_file(model, precision, on_cpu=on_cpu)
-        plan = plan_engine(self.threads, parallel_tiles=on_cpu and self.tile != 0)
+        plan = plan or plan_engine(self.threads, parallel_tiles=on_cpu and self.tile != 0)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = plan.threads
@@ -211,17 +213,31 @@ class Upscaler:
             per_tile = max(floor, budget // ACTIVATION_BYTES_PER_READ_PIXEL // self.workers)
         else:
             per_tile = floor
+        if self.tile is None and self.workers > 1 and height * width <= per_tile:
+            # A thumbnail runs whole on every thread: pieces of it on one thread each run a third
+            # more work (96x96: 1.16x slower with 2 threads, 1.73x faster than 1; docs/performance.md).
+            return plan_tiles(height, width, overlap, per_tile, 1)
         return plan_tiles(height, width, overlap, per_tile, self.workers)
 
-    def run(self, lr: np.ndarray) -> np.ndarray:
-        """One forward pass: float32 (1, 3, h, w) in [0, 1] -> float32 (1, 3, h*s, w*s), unclamped."""
+    def session_for(self, plan: TilePlan):
+        """The session that runs `plan`: the engine's, or for one tile while the engine runs tiles
+        in parallel, one of the same file with every thread on that tile (made on first use)."""
+        if plan.rows * plan.cols > 1 or self.workers == 1:
+            return self.session
+        if self._one_tile_session is None:
+            self._one_tile_session = self._open(self.path, "float32", ["CPUExecutionProvider"], ThreadPlan(1, self.workers))[0]
+        return self._one_tile_session
+
+    def run(self, lr: np.ndarray, session=None) -> np.ndarray:
+        """One forward pass: float32 (1, 3, h, w) in [0, 1] -> float32 (1, 3, h*s, w*s), unclamped.
+        `session`: the engine's unless given (session_for; on CUDA always the engine's)."""
         if self.io_binding:
             binding = self.session.io_binding()
             binding.bind_cpu_input(self.input_name, lr)
             binding.bind_output(self.output_name, self.device)
             self.session.run_with_iobinding(binding)
             return binding.copy_outputs_to_cpu()[0]
-        return self.session.run(None, {self.input_name: lr})[0]
+        return (session or self.session).run(None, {self.input_name: lr})[0]
 
     def upscale(self, image: np.ndarray, progress: Callable[[float], None] | None = None, passes: int = 1) -> np.ndarray:
         """Enlarge an (H, W, 3) uint8 or uint16 image by scale**passes (passes >= 1); same dtype out.
@@ -271,11 +287,13 @@ class Upscaler:
         self.workers tiles in flight at most (so memory stays bounded by the tile size)."""
         peak = float(np.iinfo(image.dtype).max)
         s = self.scale
-        grid = list(planned_tiles(*image.shape[:2], self.plan(*image.shape[:2], image.dtype.itemsize), self.info.receptive_radius))
+        plan = self.plan(*image.shape[:2], image.dtype.itemsize)
+        grid = list(planned_tiles(*image.shape[:2], plan, self.info.receptive_radius))
+        session = self.session_for(plan)
 
         def enlarge(tile):
             lr = image[tile.read].astype(np.float32).transpose(2, 0, 1)[None] / peak
-            sr = self.run(np.ascontiguousarray(lr))[0].transpose(1, 2, 0)
+            sr = self.run(np.ascontiguousarray(lr), session)[0].transpose(1, 2, 0)
             return tile.core_in_output(s), sr[tile.core_in_tile_output(s)]
 
         with ThreadPoolExecutor(self.workers) as pool:  # onnxruntime's run() releases the GIL

@@ -66,11 +66,14 @@ def test_default_plan_keeps_the_memory_contract_up_to_8000(size):
     assert plan.work_ratio <= plan_tiles(size, size, RADIUS, (DEFAULT_TILE + 2 * RADIUS) ** 2, 2).work_ratio
 
 
-def test_thumbnail_runs_on_both_cores_and_equals_the_whole_image_pass(butterfly):
+def test_thumbnail_runs_whole_on_both_cores_and_equals_the_whole_image_pass(butterfly):
     thumb = np.ascontiguousarray(butterfly[80:176, 60:156])  # 96x96, a real photo
     two = Upscaler("x2", threads=2)
     plan = two.plan(96, 96)
-    assert two.workers == 2 and plan.rows * plan.cols == 2
+    assert two.workers == 2 and plan.rows * plan.cols == 1
+    session = two.session_for(plan)
+    assert session is not two.session and session.get_session_options().intra_op_num_threads == 2
+    assert two.session_for(two.plan(1024, 1024)) is two.session  # larger: tiles in parallel, one thread each
     whole = Upscaler("x2", tile=0).upscale(thumb)
     assert np.abs(two.upscale(thumb).astype(int) - whole).max() <= 1
 
