@@ -60,6 +60,11 @@ def batch_psnr(sr: torch.Tensor, hr: torch.Tensor) -> float:
     return math.inf if mse == 0 else -10.0 * math.log10(mse)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 on this CPU in hardware (AVX512-BF16 or AMX), not emulated."""
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
 def step_rng(seed: int, rank: int, step: int) -> np.random.Generator:
     """The patch RNG of one step of one rank: each rank draws its own images, reproducibly."""
     return np.random.default_rng([seed, rank, step])
@@ -218,6 +223,11 @@ class Trainer:
             return None
         if self.device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if not cpu_has_native_bf16():
+            # Emulated bfloat16 is many times slower than float32 (docs/training.md, AVX2 only).
+            if self.rank == 0:
+                log.info("bf16: this CPU has no AVX512-BF16 or AMX; training in float32")
+            return None
         return torch.bfloat16
 
     @property

@@ -371,3 +371,13 @@ def test_worker_processes_cut_the_same_batches_and_max_minutes_stops_cleanly(tra
     assert run.run() == 0
     state = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     assert state["step"] == 1 and (tmp_path / "b" / "best.pt").exists()
+
+
+def test_bf16_trains_in_float32_where_the_cpu_would_only_emulate_it(train_dir, tmp_path, monkeypatch):
+    from sr_scale.core import train
+
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
+    assert Trainer(tiny_config(train_dir, tmp_path / "avx2", bf16=True)).amp_dtype is None
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
+    assert Trainer(tiny_config(train_dir, tmp_path / "bf16", bf16=True)).amp_dtype == torch.bfloat16
+    assert Trainer(tiny_config(train_dir, tmp_path / "off", bf16=False)).amp_dtype is None
