@@ -215,8 +215,8 @@ class Upscaler:
         else:
             per_tile = floor
         if self.tile is None and self.workers > 1 and height * width <= per_tile:
-            # A thumbnail runs whole on every thread: pieces of it on one thread each run a third
-            # more work (96x96: 1.16x slower with 2 threads, 1.73x faster than 1; docs/performance.md).
+            # A thumbnail runs whole on every thread (session_for): pieces of it on one thread each
+            # run a third more work (96x96 int8, 2-core EPYC: 4.1 vs 3.2 output MP/s; docs/performance.md).
             return plan_tiles(height, width, overlap, per_tile, 1)
         return plan_tiles(height, width, overlap, per_tile, self.workers)
 
@@ -315,7 +315,7 @@ class Upscaler:
     def _tile_pool(self) -> ThreadPoolExecutor:
         """The threads that run tiles in parallel (onnxruntime's run() releases the GIL), kept for
         the engine's life: a fresh thread costs onnxruntime its per-thread buffers again on every
-        image (a 96x96 thumbnail on 1 thread: 16.7 ms through a new thread, 12.8 ms for the run)."""
+        image (a 96x96 thumbnail on 1 thread: 16.7 ms through a new thread, 12.0 ms without)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="sr-scale-tile")
         return self._pool
