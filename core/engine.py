@@ -39,10 +39,16 @@ MEMORY_LIMIT_OUTPUT_FACTOR = 1.5
 MEMORY_LIMIT_MIB = 300
 PROCESS_MIB = 90
 MIB = 1024 * 1024
-# onnxruntime's activations per LR pixel a tile reads (float32 and int8 alike: the dense
-# concatenations stay float), with its arena serving tiles of a few near-equal shapes: 4.0 KB
-# measured (one session, 1 thread; 2.0 KB for a single shape, 4.8 without the arena).
-ACTIVATION_BYTES_PER_READ_PIXEL = 4096
+# onnxruntime's activations per LR pixel a tile reads, per channel of the model's widest tensor
+# (an RDN's dense concatenations: G0 + C*G channels in a block, D*G0 in the global fusion), with
+# the memory-pattern planner off (Upscaler._open) and the arena serving tiles of a few near-equal
+# shapes. Measured on x2 (128 channels), one session, 1 thread, reads of 192^2 and 320^2: float32
+# 1.85-1.99 KB (3.2-3.7 KB with the planner on), int8 0.66-0.67 KB (its activations are uint8
+# between QLinear ops; 1.2-1.3 KB with the planner on). Rounded up to whole bytes per channel.
+ACTIVATION_BYTES_PER_CHANNEL = {"float32": 16, "float16": 16, "int8": 6}
+# A model without `arch` metadata (not written by sr-export) is assumed this wide: 4 KB per pixel
+# in float32, twice the shipped x2's.
+UNKNOWN_WIDTH_CHANNELS = 256
 DEVICES = ("auto", "cpu", "cuda")
 # "auto": a model's int8 copy (x2.onnx -> x2.int8.onnx beside it, made by sr_scale.exporter.int8)
 # on CPUs with int8 dot-product instructions, else the float32 file.
@@ -186,6 +192,9 @@ class Upscaler:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = plan.threads
         options.log_severity_level = 3
+        # The memory-pattern planner pre-allocates each input shape's whole plan and keeps it:
+        # with tiles of a few shapes it nearly doubled the activations held (ACTIVATION_BYTES_PER_CHANNEL).
+        options.enable_mem_pattern = False
         # A CUDA provider that cannot load logs ERROR lines through onnxruntime's default logger
         # before falling back: expected with device "auto", and "cuda" ends in one line of error;
         # onnxruntime's own reasons are shown with -v (logging INFO) only.
@@ -211,7 +220,7 @@ class Upscaler:
         floor = ((self.tile or DEFAULT_TILE) + 2 * overlap) ** 2
         if self.tile is None:
             budget = tile_memory_budget(height, width, self.scale, itemsize, self.tta)
-            per_tile = max(floor, budget // ACTIVATION_BYTES_PER_READ_PIXEL // self.workers)
+            per_tile = max(floor, budget // activation_bytes_per_read_pixel(self.info, self.precision) // self.workers)
         else:
             per_tile = floor
         if self.tile is None and self.workers > 1 and height * width <= per_tile:
@@ -275,7 +284,9 @@ class Upscaler:
         s = self.scale
         out = np.empty((h * s, w * s, 3), dtype=image.dtype)
         for where, kept in self._tiles(image, progress):
-            out[where] = np.clip(np.rint(kept * peak), 0, peak)
+            # In place: a tile's float32 output is the largest temporary of a run.
+            kept *= peak
+            out[where] = np.clip(np.rint(kept, out=kept), 0, peak, out=kept)
         return out
 
     def _add_upscaled(self, image: np.ndarray, total: np.ndarray, progress: Callable[[float], None] | None) -> None:
@@ -345,6 +356,18 @@ def read_info(session) -> ModelInfo:
         return ModelInfo(int(metadata["scale"]), int(metadata["receptive_radius"]), metadata)
     except (KeyError, ValueError):
         raise ModelError("not an sr-scale model: its ONNX metadata has no scale/receptive_radius") from None
+
+
+def activation_bytes_per_read_pixel(info: ModelInfo, precision: str) -> int:
+    """Bytes of onnxruntime activations one tile holds per LR pixel it reads (for the memory
+    budget of Upscaler.plan): the model's widest tensor in channels (from its `arch` metadata)
+    times the measured bytes per channel of its precision."""
+    try:
+        arch = json.loads(info.metadata["arch"])
+        width = max(arch["G0"] + arch["C"] * arch["G"], arch["D"] * arch["G0"])
+    except (KeyError, ValueError, TypeError):
+        width = UNKNOWN_WIDTH_CHANNELS
+    return int(width * ACTIVATION_BYTES_PER_CHANNEL.get(precision, ACTIVATION_BYTES_PER_CHANNEL["float32"]))
 
 
 def model_precision(info: ModelInfo) -> str:

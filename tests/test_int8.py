@@ -78,7 +78,11 @@ def test_the_int8_copy_runs_keeps_the_metadata_and_stays_close(tiny_pair, butter
     quantised = Upscaler(model, precision="int8")
     assert quantised.path == copy and quantised.info.metadata["precision"].startswith("int8")
     assert quantised.scale == exact.scale and quantised.info.receptive_radius == exact.info.receptive_radius
-    assert y_psnr(quantised.upscale(butterfly), exact.upscale(butterfly), 2) > 35
+    # A broken copy (wrong scales, a channels-last mix-up) lands far below 20 dB. The bound is not
+    # tighter because this model is random: its full-range weights saturate the u8s8 products of
+    # AVX2-only CPUs (vpmaddubsw), 30.5 dB on the AMD EPYC of 2026-12-03 against > 35 with VNNI. The
+    # trained x2's loss (what users run) is held to 0.05 dB on Set5 by the next test on every CPU.
+    assert y_psnr(quantised.upscale(butterfly), exact.upscale(butterfly), 2) > 27
 
 
 @pytest.mark.skipif(engine.int8_copy(model_path("x2")) is None, reason="no int8 copy of x2 is embedded")

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sr_scale.core.engine import (ACTIVATION_BYTES_PER_READ_PIXEL, DEFAULT_TILE, MEMORY_LIMIT_MIB, MEMORY_LIMIT_OUTPUT_FACTOR, MIB,
-                                  PROCESS_MIB, Upscaler)
+from sr_scale.core.engine import (DEFAULT_TILE, MEMORY_LIMIT_MIB, MEMORY_LIMIT_OUTPUT_FACTOR, MIB,
+                                  PROCESS_MIB, Upscaler, activation_bytes_per_read_pixel)
 from sr_scale.core.tiling import plan_tiles, planned_tiles, tiles
 
 RADIUS = 16  # the shipped models' receptive radius (LR pixels)
@@ -59,9 +59,10 @@ def test_default_plan_keeps_the_memory_contract_up_to_8000(size):
     pixel, input, output, the process) stays under docs/performance.md's limit; bench/memory.py measures it."""
     upscaler = Upscaler("x2", threads=2)
     plan = upscaler.plan(size, size)
+    per_pixel = activation_bytes_per_read_pixel(upscaler.info, upscaler.precision)
     output = (2 * size) ** 2 * 3
-    held = upscaler.workers * plan.max_read_pixels * ACTIVATION_BYTES_PER_READ_PIXEL + output + size * size * 3 + PROCESS_MIB * MIB
-    floor = upscaler.workers * (DEFAULT_TILE + 2 * RADIUS) ** 2 * ACTIVATION_BYTES_PER_READ_PIXEL + output + size * size * 3 + PROCESS_MIB * MIB
+    held = upscaler.workers * plan.max_read_pixels * per_pixel + output + size * size * 3 + PROCESS_MIB * MIB
+    floor = upscaler.workers * (DEFAULT_TILE + 2 * RADIUS) ** 2 * per_pixel + output + size * size * 3 + PROCESS_MIB * MIB
     assert held <= max(MEMORY_LIMIT_OUTPUT_FACTOR * output + MEMORY_LIMIT_MIB * MIB, floor)
     assert plan.work_ratio <= plan_tiles(size, size, RADIUS, (DEFAULT_TILE + 2 * RADIUS) ** 2, 2).work_ratio
 
@@ -80,6 +81,16 @@ def test_thumbnail_runs_whole_on_both_cores_and_equals_the_whole_image_pass(butt
 
 def test_default_plan_equals_the_whole_image_pass_on_a_wide_photo(butterfly, tiny_onnx):
     wide = np.ascontiguousarray(np.concatenate([butterfly, butterfly[:, ::-1]], axis=1)[:120])  # 120x512: strips
-    planned = Upscaler(tiny_onnx, threads=2)
+    planned = Upscaler(tiny_onnx, threads=2, tile=64)  # the tiny model is narrow: capped, so that it tiles
     assert planned.plan(120, 512).rows * planned.plan(120, 512).cols > 1
     assert np.abs(planned.upscale(wide).astype(int) - Upscaler(tiny_onnx, tile=0).upscale(wide)).max() <= 1
+
+
+def test_activation_bytes_follow_the_models_width_and_precision():
+    """x2 (G0 + C*G = D*G0 = 128 channels): float32 twice and more int8's bytes; a model without
+    arch metadata is budgeted as a wide float32 one."""
+    x2 = Upscaler("x2", precision="float32").info
+    assert activation_bytes_per_read_pixel(x2, "float32") == 128 * 16
+    assert activation_bytes_per_read_pixel(x2, "int8") == 128 * 6
+    bare = type(x2)(x2.scale, x2.receptive_radius, {})
+    assert activation_bytes_per_read_pixel(bare, "float32") == 4096
