@@ -173,6 +173,7 @@ class Upscaler:
         self.info = read_info(self.session)
         self.precision = model_precision(self.info)  # what the file is, not what its name suggests
         self.scale = self.info.scale
+        self.activation_bytes = activation_bytes_per_read_pixel(self.info, self.precision)  # per read pixel, for plan()
         # Self-ensemble: average the model over the 8 flips/rotations (8x the compute).
         self.tta = tta
         self.input_name = self.session.get_inputs()[0].name
@@ -220,7 +221,7 @@ class Upscaler:
         floor = ((self.tile or DEFAULT_TILE) + 2 * overlap) ** 2
         if self.tile is None:
             budget = tile_memory_budget(height, width, self.scale, itemsize, self.tta)
-            per_tile = max(floor, budget // activation_bytes_per_read_pixel(self.info, self.precision) // self.workers)
+            per_tile = max(floor, budget // self.activation_bytes // self.workers)
         else:
             per_tile = floor
         if self.tile is None and self.workers > 1 and height * width <= per_tile:
@@ -367,7 +368,7 @@ def activation_bytes_per_read_pixel(info: ModelInfo, precision: str) -> int:
         width = max(arch["G0"] + arch["C"] * arch["G"], arch["D"] * arch["G0"])
     except (KeyError, ValueError, TypeError):
         width = UNKNOWN_WIDTH_CHANNELS
-    return int(width * ACTIVATION_BYTES_PER_CHANNEL.get(precision, ACTIVATION_BYTES_PER_CHANNEL["float32"]))
+    return width * ACTIVATION_BYTES_PER_CHANNEL.get(precision, ACTIVATION_BYTES_PER_CHANNEL["float32"])
 
 
 def model_precision(info: ModelInfo) -> str:
