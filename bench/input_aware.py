@@ -48,7 +48,7 @@ from sr_scale.core.evaluate import bicubic_upscale, load_hr, make_lr
 from sr_scale.core.image_io import read_image
 from sr_scale.core.metrics import y_psnr
 from sr_scale.core.pipeline import ModelOptions, restoration_for
-from sr_scale.core.restoration import BLOCKING, CLEAN_MODEL, COMPRESSED_BELOW, COMPRESSED_MODEL, TABLES, USER
+from sr_scale.core.restoration import BLOCKING, CLEAN_MODEL, COMPRESSED_BELOW, COMPRESSED_MODEL, STRONG_MODEL, TABLES, USER
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "data" / "eval"
@@ -319,8 +319,13 @@ def summary(checks: list[Check]) -> str:
 
 def default_at(point: Point, threshold: int) -> float:
     """The default's mean Y-PSNR had the threshold been `threshold` (same detections, same outputs;
-    needs x2 and x2-jpeg forced on every file)."""
-    return float(np.mean([image[COMPRESSED_MODEL] if _x2_jpeg_at(image, threshold) else image[CLEAN_MODEL] for image in point.per_image]))
+    needs x2 and x2-jpeg forced on every file; files given to STRONG_MODEL keep it: its threshold is another)."""
+    def score(image: dict) -> float:
+        if image["model"] == STRONG_MODEL:
+            return image["default"]
+        return image[COMPRESSED_MODEL] if _x2_jpeg_at(image, threshold) else image[CLEAN_MODEL]
+
+    return float(np.mean([score(image) for image in point.per_image]))
 
 
 def _x2_jpeg_at(image: dict, threshold: int) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from .restoration import CLEAN_MODEL, COMPRESSED_BELOW, COMPRESSED_MODEL, QUALITY_RANGE, parse_quality
+from .restoration import CLEAN_MODEL, COMPRESSED_BELOW, COMPRESSED_MODEL, QUALITY_RANGE, STRONG_BELOW, STRONG_MODEL, parse_quality
 
 
 class JpegQualityType(click.ParamType):
@@ -37,9 +37,9 @@ class EngineDefaultOption(click.Option):
 
 
 def _model_help() -> str:
-    low, high = QUALITY_RANGE
-    return (f"Embedded model name or path to an .onnx file [default: chosen per input: {COMPRESSED_MODEL} for JPEG "
-            f"quality below {COMPRESSED_BELOW} or JPEG blocking seen, else {CLEAN_MODEL}].")
+    return (f"Embedded model name or path to an .onnx file [default: chosen per input: {STRONG_MODEL} for JPEG "
+            f"quality below {STRONG_BELOW}, {COMPRESSED_MODEL} below {COMPRESSED_BELOW} or JPEG blocking seen, "
+            f"else {CLEAN_MODEL}].")
 
 
 

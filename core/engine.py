@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 EMBEDDED_MODELS: dict[str, str] = {
     "x2": "x2.onnx",  # the default: clean photos and catalog images
     "x2-jpeg": "x2-jpeg.onnx",  # artefact-cancelling: JPEG-compressed (and lightly noisy) inputs
+    "x2-jpeg-strong": "x2-jpeg-strong.onnx",  # heavy blocking: JPEGs of low quality (below 61)
 }
 DEFAULT_MODEL = "x2"
 # The smallest tile of the automatic plan (tile=None): tiles in flight may each read as much as a

@@ -18,7 +18,7 @@ from typing import Callable, Protocol
 from .enlarge import enlarge, plan_for
 from .image_io import DEFAULT_MAX_PIXELS, ImageError, Picture, encoded_bytes, read_image, write_image
 from .metadata import stripped
-from .restoration import CLEAN_MODEL, COMPRESSED_MODEL, Request, Restoration, decide, model_for
+from .restoration import FAMILY, Request, Restoration, decide, model_for
 
 DEFAULT_QUALITY = 92  # the output JPEG/WebP quality when the input is not a JPEG (ImageMagick's default)
 
@@ -66,10 +66,10 @@ class ModelOptions:
 
     @property
     def models_needed(self) -> tuple[str, ...]:
-        """The models a run may use: the one given, else both that the decision chooses from."""
+        """The models a run may use: the one given, else those the decision chooses from."""
         if self.model:
             return (self.model,)
-        return (model_for(self.jpeg_quality),) if self.quality_given else (CLEAN_MODEL, COMPRESSED_MODEL)
+        return (model_for(self.jpeg_quality),) if self.quality_given else FAMILY
 
 
 class Upscalers:

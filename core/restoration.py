@@ -2,11 +2,12 @@
 
 A JPEG says how it was compressed in its quantisation tables (jpeg_quality.py); an input that no
 longer carries tables (a JPEG re-saved as PNG, TIFF or BMP) may still carry its 8x8 blocking
-(blocking.py). The default model is then chosen by the estimated quality: `x2-jpeg`, which removes
-compression artefacts, below COMPRESSED_BELOW, and `x2`, which keeps the most detail, for clean
-inputs and high-quality JPEGs. The threshold is measured (docs/models.md, "Input-aware default",
-`python -m bench.input_aware`); the selection keys on the model names only, so retrained files
-under the same names need nothing here but a re-measured threshold.
+(blocking.py). The default model is then chosen by the estimated quality: `x2-jpeg-strong`, which
+removes heavy blocking, below STRONG_BELOW; `x2-jpeg`, which removes lighter compression artefacts,
+below COMPRESSED_BELOW; and `x2`, which keeps the most detail, for clean inputs and high-quality
+JPEGs. The thresholds are measured (docs/models.md, "Input-aware default", `python -m
+bench.input_aware`); the selection keys on the model names only, so retrained files under the same
+names need nothing here but re-measured thresholds.
 
 Documented choices for inputs that say little or contradict themselves (docs/cli.md):
 - no tables and a lossless format (PNG, TIFF, BMP): the blocking detector decides;
@@ -28,8 +29,13 @@ from .blocking import is_blocked
 from .jpeg_quality import Tables, estimate_quality, read_tables
 
 CLEAN_MODEL = "x2"  # clean inputs and JPEGs of quality >= COMPRESSED_BELOW
-COMPRESSED_MODEL = "x2-jpeg"  # JPEGs of quality < COMPRESSED_BELOW, and blocked pixels
-COMPRESSED_BELOW = 91  # the one threshold: x2-jpeg wins at q90, x2 at q92 (docs/models.md, "Input-aware default")
+COMPRESSED_MODEL = "x2-jpeg"  # JPEGs of quality STRONG_BELOW..COMPRESSED_BELOW-1, and blocked pixels
+STRONG_MODEL = "x2-jpeg-strong"  # JPEGs of quality < STRONG_BELOW
+COMPRESSED_BELOW = 91  # x2-jpeg wins at q90, x2 at q92 (docs/models.md, "Input-aware default")
+# x2-jpeg-strong wins at q30-50 (Set14 +0.09..+0.23 dB, B100 +0.07..+0.16), ties at q60 (+0.00..+0.01)
+# and loses at q70 (-0.10..-0.13): docs/models.md, "The strong member".
+STRONG_BELOW = 61
+FAMILY = (CLEAN_MODEL, COMPRESSED_MODEL, STRONG_MODEL)  # every model the default chooses from
 QUALITY_RANGE = (1, 100)  # what --jpeg-quality takes besides "clean"
 CLEAN = "clean"
 # Where the quality came from.
@@ -63,7 +69,9 @@ class Restoration:
 
 def model_for(quality: int | None) -> str:
     """The default model for a JPEG quality (None = clean)."""
-    return COMPRESSED_MODEL if quality is not None and quality < COMPRESSED_BELOW else CLEAN_MODEL
+    if quality is None or quality >= COMPRESSED_BELOW:
+        return CLEAN_MODEL
+    return STRONG_MODEL if quality < STRONG_BELOW else COMPRESSED_MODEL
 
 
 def parse_quality(text: str) -> int | None:
@@ -121,7 +129,7 @@ def decide_for_file(path: str | os.PathLike, request: Request = Request(), max_p
     from .image_io import DEFAULT_MAX_PIXELS, ImageError, read_image
 
     quality = estimate_quality(read_tables(path))
-    if request.quality_given or model_for(quality) == COMPRESSED_MODEL:
+    if request.quality_given or model_for(quality) != CLEAN_MODEL:
         return decide(quality, "JPEG", None, request)
     try:
         picture = read_image(path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)

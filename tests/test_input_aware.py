@@ -17,11 +17,12 @@ from conftest import SET14
 
 
 def make_decision_folder(folder: Path) -> Path:
-    """Real LR crops saved the ways a catalog holds them: a q40 and a q95 JPEG, a clean PNG, a q50
+    """Real LR crops saved the ways a catalog holds them: a q40, a q75 and a q95 JPEG, a clean PNG, a q50
     JPEG re-saved as PNG, a lossy WebP. 64x64, so the shipped models run in a moment."""
     folder.mkdir(parents=True, exist_ok=True)
     lr = make_lr(load_hr(SET14 / "lenna.png", 2), 2)[40:104, 40:104]
     Image.fromarray(lr).save(folder / "q40.jpg", quality=40)
+    Image.fromarray(lr).save(folder / "q75.jpg", quality=75)
     Image.fromarray(lr).save(folder / "q95.jpg", quality=95)
     Image.fromarray(lr).save(folder / "clean.png")
     Image.fromarray(jpeg(lr, 50)).save(folder / "resaved.png")
@@ -29,7 +30,7 @@ def make_decision_folder(folder: Path) -> Path:
     return folder
 
 
-EXPECTED = {"q40.jpg": "q40 (tables) -> x2-jpeg", "q95.jpg": "q95 (tables) -> x2", "clean.png": "clean (none) -> x2",
+EXPECTED = {"q40.jpg": "q40 (tables) -> x2-jpeg-strong", "q75.jpg": "q75 (tables) -> x2-jpeg", "q95.jpg": "q95 (tables) -> x2", "clean.png": "clean (none) -> x2",
             "resaved.png": "blocked (blocking) -> x2-jpeg", "photo.webp": "clean (none) -> x2"}
 
 
@@ -57,7 +58,7 @@ def test_verbose_batch_says_per_file_what_was_detected_and_the_model(decision_fo
 
 def test_the_chosen_model_is_the_one_that_runs(decision_folder, tmp_path):
     runner = CliRunner()
-    for name, model in (("q40.jpg", "x2-jpeg"), ("clean.png", "x2")):
+    for name, model in (("q40.jpg", "x2-jpeg-strong"), ("q75.jpg", "x2-jpeg"), ("clean.png", "x2")):
         by_default, forced = tmp_path / f"default-{name}.png", tmp_path / f"forced-{name}.png"
         assert runner.invoke(main, [str(decision_folder / name), str(by_default)]).exit_code == 0
         assert runner.invoke(main, ["--model", model, str(decision_folder / name), str(forced)]).exit_code == 0
@@ -68,7 +69,7 @@ def test_jpeg_quality_overrides_detection(decision_folder, tmp_path):
     result = CliRunner().invoke(main, ["-v", "--jpeg-quality", "clean", str(decision_folder / "q40.jpg"), str(tmp_path / "a.png")])
     assert result.exit_code == 0 and "q40.jpg: clean (user) -> x2" in result.stderr
     result = CliRunner().invoke(main, ["-v", "--jpeg-quality", "30", str(decision_folder / "clean.png"), str(tmp_path / "b.png")])
-    assert result.exit_code == 0 and "clean.png: q30 (user) -> x2-jpeg" in result.stderr
+    assert result.exit_code == 0 and "clean.png: q30 (user) -> x2-jpeg-strong" in result.stderr
 
 
 def test_model_overrides_the_choice_and_is_reported(decision_folder, tmp_path, tiny_onnx):

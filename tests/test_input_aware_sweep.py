@@ -89,7 +89,8 @@ def test_the_reference_is_reproduced_from_the_models_of_its_revision(reference, 
         for image in point.per_image:
             for name in TODAY:  # int8 kernels may differ in the last bits between CPUs
                 assert image[name] == pytest.approx(stored[image["image"]][name], abs=0.01)
-            assert image["model"] == stored[image["image"]]["model"]
+            # the detection is reproduced; the model it leads to may have changed since (a third member)
+            assert (image["quality"], image["source"]) == (stored[image["image"]]["quality"], stored[image["image"]]["source"])
 
 
 def _point(set_name: str, label: str, default: float, bicubic: float, today: dict[str, float] | None = None) -> Point:

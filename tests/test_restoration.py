@@ -12,8 +12,8 @@ from sr_scale.core.blocking import BLOCKED_FROM, MIN_SIDE, blockiness, is_blocke
 from sr_scale.core.degradations import jpeg
 from sr_scale.core.evaluate import load_hr, make_lr
 from sr_scale.core.image_io import read_image
-from sr_scale.core.restoration import (BLOCKING, CLEAN_MODEL, COMPRESSED_BELOW, COMPRESSED_MODEL, NONE, TABLES, USER,
-                                       Request, decide, decide_for_file, decide_for_tables, model_for, parse_quality)
+from sr_scale.core.restoration import (BLOCKING, CLEAN_MODEL, COMPRESSED_BELOW, COMPRESSED_MODEL, NONE, STRONG_BELOW,
+                                       STRONG_MODEL, TABLES, USER, Request, decide, decide_for_file, decide_for_tables, model_for, parse_quality)
 
 from conftest import SET5, SET14
 
@@ -29,8 +29,9 @@ def _jpeg_file(pixels: np.ndarray, path: Path, quality: int) -> Path:
     return path
 
 
-def test_model_follows_the_quality_on_either_side_of_the_threshold():
-    assert model_for(COMPRESSED_BELOW - 1) == COMPRESSED_MODEL
+def test_model_follows_the_quality_on_either_side_of_each_threshold():
+    assert model_for(1) == model_for(STRONG_BELOW - 1) == STRONG_MODEL
+    assert model_for(STRONG_BELOW) == model_for(COMPRESSED_BELOW - 1) == COMPRESSED_MODEL
     assert model_for(COMPRESSED_BELOW) == CLEAN_MODEL
     assert model_for(None) == CLEAN_MODEL
 
@@ -60,9 +61,11 @@ def test_tiny_and_flat_images_are_undecidable_not_errors():
 
 
 def test_jpeg_tables_decide(lr_photos, tmp_path):
-    low = decide_for_file(_jpeg_file(lr_photos[1], tmp_path / "low.jpg", 60))
+    low = decide_for_file(_jpeg_file(lr_photos[1], tmp_path / "low.jpg", 40))
+    middle = decide_for_file(_jpeg_file(lr_photos[1], tmp_path / "middle.jpg", 75))
     high = decide_for_file(_jpeg_file(lr_photos[1], tmp_path / "high.jpg", 97))
-    assert (low.quality, low.source, low.model) == (60, TABLES, COMPRESSED_MODEL)
+    assert (low.quality, low.source, low.model) == (40, TABLES, STRONG_MODEL)
+    assert (middle.quality, middle.source, middle.model) == (75, TABLES, COMPRESSED_MODEL)
     assert (high.quality, high.source, high.model) == (97, TABLES, CLEAN_MODEL)
 
 

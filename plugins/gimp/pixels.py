@@ -34,7 +34,8 @@ BUNDLE_SITE = "site"  # the bundle's folder of unpacked wheels (numpy, onnxrunti
 SCALE = 2
 # Copies of the engine's constants (the plug-in cannot import the engine to register itself):
 # tests/test_gimp_plugin.py ties each to sr_scale.core.engine's.
-MODELS = {"x2": "Default (photos, clean images)", "x2-jpeg": "Artefact-cancelling (JPEG, compressed images)"}
+MODELS = {"x2": "Default (photos, clean images)", "x2-jpeg": "Artefact-cancelling (JPEG, compressed images)",
+          "x2-jpeg-strong": "Strong artefact-cancelling (JPEG of low quality)"}
 DEFAULT_MODEL = "x2"
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_TILE = 128  # LR pixels per tile side, as sr-scale's engine

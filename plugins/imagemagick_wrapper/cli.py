@@ -83,7 +83,8 @@ def main(ctx: click.Context, paths: tuple[str, ...], resize: Geometry | None, qu
     sr-scale -o DIR [--suffix _x2] [--recursive] [--jobs N] IN...   batches
 
     The model fits the input: JPEG-compressed ones (quality read from the file, or blocking seen in
-    a PNG/TIFF/BMP) get the artefact-cancelling x2-jpeg, others x2; -v says what was detected.
+    a PNG/TIFF/BMP) get the artefact-cancelling x2-jpeg (x2-jpeg-strong below quality 61), others
+    x2; -v says what was detected.
     """
     from sr_scale.core.engine import ModelError
     from sr_scale.core.image_io import ImageError
