@@ -34,19 +34,22 @@ DEFAULT_MODEL = "x2"
 # DEFAULT_TILE x DEFAULT_TILE tile with its overlap, or more when the image's memory budget allows.
 DEFAULT_TILE = 128  # LR pixels per tile side
 # The memory contract of docs/performance.md: peak RSS < 1.5 x output bytes + 300 MiB. What the
-# process holds besides its tiles (Python, onnxruntime, the model: ~90 MiB measured before the first
-# run, bench/memory.py's rss_before_mib), the input and the output leave the rest to tiles in flight.
+# process holds besides its tiles (Python, onnxruntime, the model: 77-81 MiB measured after a warm-up
+# run, bench/memory.py's rss_before_mib less its input), the input, the output and the allocator's
+# slack (tile_memory_budget) leave the rest to tiles in flight, less TILE_SPARE.
 MEMORY_LIMIT_OUTPUT_FACTOR = 1.5
 MEMORY_LIMIT_MIB = 300
-PROCESS_MIB = 90
+PROCESS_MIB = 80
+TILE_SPARE = 0.05  # of what is left to the tiles, for allocator slack
 MIB = 1024 * 1024
 # onnxruntime's activations per LR pixel a tile reads, per channel of the model's widest tensor
 # (an RDN's dense concatenations: G0 + C*G channels in a block, D*G0 in the global fusion), with
 # the memory-pattern planner off (Upscaler._open) and the arena serving tiles of a few near-equal
 # shapes. Measured on x2 (128 channels), one session, 1 thread, reads of 192^2 and 320^2: float32
 # 1.85-1.99 KB (3.2-3.7 KB with the planner on), int8 0.66-0.67 KB (its activations are uint8
-# between QLinear ops; 1.2-1.3 KB with the planner on). Rounded up to whole bytes per channel.
-ACTIVATION_BYTES_PER_CHANNEL = {"float32": 16, "float16": 16, "int8": 6}
+# between QLinear ops; 1.2-1.3 KB with the planner on); int8 in whole runs of 1024-4096 px with two
+# tiles in flight, 0.69-0.72 KB (peak RSS less process, input and output; docs/performance.md).
+ACTIVATION_BYTES_PER_CHANNEL = {"float32": 16, "float16": 16, "int8": 5.5}
 # A model without `arch` metadata (not written by sr-export) is assumed this wide: 4 KB per pixel
 # in float32, twice the shipped x2's.
 UNKNOWN_WIDTH_CHANNELS = 256
@@ -132,13 +135,16 @@ def _providers(device: str) -> list[str]:
 
 def tile_memory_budget(height: int, width: int, scale: int, itemsize: int, tta: bool = False) -> int:
     """Bytes the tiles in flight may hold for an (height, width) LR image of `itemsize`-byte
-    channels so the process stays within the memory contract (docs/performance.md), 10% kept spare."""
+    channels so the process stays within the memory contract (docs/performance.md), TILE_SPARE kept."""
     output = height * width * scale * scale * 3 * itemsize
-    held = output + height * width * 3 * itemsize + PROCESS_MIB * MIB
+    lr = height * width * 3 * itemsize
+    # The input, and as much again for the allocator's slack, which grows with the tile count
+    # (measured: 0.5-0.6 input sizes at 2048-4096 beyond the tiles' activations).
+    held = output + 2 * lr + PROCESS_MIB * MIB
     if tta:  # the float32 sum of the views
         held += height * width * scale * scale * 3 * 4
     limit = MEMORY_LIMIT_OUTPUT_FACTOR * output + MEMORY_LIMIT_MIB * MIB
-    return max(0, int(0.9 * (limit - held)))
+    return max(0, int((1 - TILE_SPARE) * (limit - held)))
 
 
 class Upscaler:
@@ -369,7 +375,7 @@ def activation_bytes_per_read_pixel(info: ModelInfo, precision: str) -> int:
         width = max(arch["G0"] + arch["C"] * arch["G"], arch["D"] * arch["G0"])
     except (KeyError, ValueError, TypeError):
         width = UNKNOWN_WIDTH_CHANNELS
-    return width * ACTIVATION_BYTES_PER_CHANNEL.get(precision, ACTIVATION_BYTES_PER_CHANNEL["float32"])
+    return round(width * ACTIVATION_BYTES_PER_CHANNEL.get(precision, ACTIVATION_BYTES_PER_CHANNEL["float32"]))
 
 
 def model_precision(info: ModelInfo) -> str:

@@ -56,13 +56,14 @@ def test_wide_images_get_strips():
 @pytest.mark.parametrize("size", [1024, 2048, 4096, 8000])
 def test_default_plan_keeps_the_memory_contract_up_to_8000(size):
     """What the engine's default plan may hold (tiles in flight at the measured bytes per read
-    pixel, input, output, the process) stays under docs/performance.md's limit; bench/memory.py measures it."""
+    pixel, input, allocator slack, output, the process) stays under docs/performance.md's limit; bench/memory.py measures it."""
     upscaler = Upscaler("x2", threads=2)
     plan = upscaler.plan(size, size)
     per_pixel = activation_bytes_per_read_pixel(upscaler.info, upscaler.precision)
     output = (2 * size) ** 2 * 3
-    held = upscaler.workers * plan.max_read_pixels * per_pixel + output + size * size * 3 + PROCESS_MIB * MIB
-    floor = upscaler.workers * (DEFAULT_TILE + 2 * RADIUS) ** 2 * per_pixel + output + size * size * 3 + PROCESS_MIB * MIB
+    # the input twice: once itself, once the allocator's slack (engine.tile_memory_budget)
+    held = upscaler.workers * plan.max_read_pixels * per_pixel + output + 2 * size * size * 3 + PROCESS_MIB * MIB
+    floor = upscaler.workers * (DEFAULT_TILE + 2 * RADIUS) ** 2 * per_pixel + output + 2 * size * size * 3 + PROCESS_MIB * MIB
     assert held <= max(MEMORY_LIMIT_OUTPUT_FACTOR * output + MEMORY_LIMIT_MIB * MIB, floor)
     assert plan.work_ratio <= plan_tiles(size, size, RADIUS, (DEFAULT_TILE + 2 * RADIUS) ** 2, 2).work_ratio
 
@@ -91,6 +92,6 @@ def test_activation_bytes_follow_the_models_width_and_precision():
     arch metadata is budgeted as a wide float32 one."""
     x2 = Upscaler("x2", precision="float32").info
     assert activation_bytes_per_read_pixel(x2, "float32") == 128 * 16
-    assert activation_bytes_per_read_pixel(x2, "int8") == 128 * 6
+    assert activation_bytes_per_read_pixel(x2, "int8") == round(128 * 5.5)
     bare = type(x2)(x2.scale, x2.receptive_radius, {})
     assert activation_bytes_per_read_pixel(bare, "float32") == 4096
