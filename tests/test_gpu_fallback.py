@@ -45,13 +45,19 @@ def gpu_python() -> Path:
     if not ready:
         shutil.rmtree(GPU_VENV, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(GPU_VENV)], check=True)
-        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, *RUNTIME], check=True)
-        subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True)
+        subprocess.run([*_pip(python), *RUNTIME], check=True)
+    # The cached venv may hold another checkout (an older clone): its models would give other bytes.
+    where = subprocess.run([str(python), "-c", "import sr_scale.core.engine as e; print(e.__file__)"], capture_output=True, text=True)
+    if where.returncode != 0 or not Path(where.stdout.strip()).resolve().is_relative_to(ROOT.resolve()):
+        subprocess.run([*_pip(python), "--no-deps", "-e", str(ROOT)], check=True)
     listed = subprocess.run([str(python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True)
     names = {p["name"].lower() for p in json.loads(listed.stdout)}
     assert "onnxruntime-gpu" in names and "onnxruntime" not in names, names
     return python
+
+
+def _pip(python: Path) -> list[str]:
+    return [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
 
 
 def _sr_scale(python: Path, *args: str) -> subprocess.CompletedProcess:
