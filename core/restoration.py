@@ -33,7 +33,7 @@ COMPRESSED_MODEL = "x2-jpeg"  # JPEGs of quality STRONG_BELOW..COMPRESSED_BELOW-
 STRONG_MODEL = "x2-jpeg-strong"  # JPEGs of quality < STRONG_BELOW
 COMPRESSED_BELOW = 91  # x2-jpeg wins at q90, x2 at q92 (docs/models.md, "Input-aware default")
 # x2-jpeg-strong wins at q30-50 (Set14 +0.09..+0.23 dB, B100 +0.07..+0.16), ties at q60 (+0.00..+0.01)
-# and loses at q70 (-0.10..-0.13): docs/models.md, "The strong member".
+# and loses at q70 (-0.10..-0.13): docs/models.md, "`x2-jpeg-strong` (heavy blocking)".
 STRONG_BELOW = 61
 FAMILY = (CLEAN_MODEL, COMPRESSED_MODEL, STRONG_MODEL)  # every model the default chooses from
 QUALITY_RANGE = (1, 100)  # what --jpeg-quality takes besides "clean"
