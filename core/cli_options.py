@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import click
 
-from .restoration import CLEAN_MODEL, COMPRESSED_BELOW, COMPRESSED_MODEL, QUALITY_RANGE, STRONG_BELOW, STRONG_MODEL, parse_quality
+from .restoration import (CLEAN_MODEL, COMPRESSED_BELOW, COMPRESSED_MODEL, COMPRESSED_TEXT_MODEL, QUALITY_RANGE, STRONG_BELOW,
+                          STRONG_MODEL, TEXT_MODEL, parse_quality)
 
 
 class JpegQualityType(click.ParamType):
@@ -39,7 +40,7 @@ class EngineDefaultOption(click.Option):
 def _model_help() -> str:
     return (f"Embedded model name or path to an .onnx file [default: chosen per input: {STRONG_MODEL} for JPEG "
             f"quality below {STRONG_BELOW}, {COMPRESSED_MODEL} below {COMPRESSED_BELOW} or JPEG blocking seen, "
-            f"else {CLEAN_MODEL}].")
+            f"else {CLEAN_MODEL}; for text on a flat background {TEXT_MODEL}, or {COMPRESSED_TEXT_MODEL} when compressed].")
 
 
 

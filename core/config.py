@@ -41,6 +41,9 @@ class TrainConfig:
     # Share of steps whose batch is cut from a rendered catalog canvas (text, badges, boxes on
     # white, flat, gradient or photo backgrounds; core/synthetic.py) instead of a training image.
     synthetic_share: float = 0.0
+    # Font sizes of the canvases' text, [low, high] in HR pixels: small sizes are where text stops
+    # being legible after a 2x enlargement (the evaluation's text sets use 9-16 px).
+    synthetic_text_px: list[int] = field(default_factory=lambda: [9, 40])
     # Degradations of the LR patch, for the artefact-cancelling model (empty = clean LR).
     jpeg_quality: list[int] = field(default_factory=list)  # [low, high], inclusive
     jpeg_probability: float = 1.0
@@ -113,6 +116,9 @@ class TrainConfig:
             raise ValueError(f"val_jpeg_quality must lie in [0, 100] (0 = clean LR), not {self.val_jpeg_quality}")
         if not 0 <= self.synthetic_share <= 1:
             raise ValueError(f"synthetic_share must be in [0, 1], not {self.synthetic_share}")
+        low_high = self.synthetic_text_px
+        if len(low_high) != 2 or not 4 <= low_high[0] <= low_high[1]:
+            raise ValueError(f"synthetic_text_px must be [low, high] with 4 <= low <= high, not {low_high}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1) (0 = off), not {self.ema_decay}")
         if self.cache_mb < 0 or self.threads < 0 or self.loader_workers < 0 or self.max_minutes < 0:

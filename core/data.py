@@ -137,7 +137,8 @@ class PatchSampler:
         """A rendered catalog canvas, padded like a training image; photo backgrounds from the cache."""
         side = CANVAS_PATCHES * self.config.patch_size * self.scale
         photo = self.images[int(rng.integers(len(self.images)))].pixels
-        return self._prepare(render_canvas(rng, (side, side), photo=photo))
+        text_px = tuple(self.config.synthetic_text_px)
+        return self._prepare(render_canvas(rng, (side, side), photo=photo, text_px=text_px))
 
     def prefetch(self, rng: np.random.Generator) -> None:
         """Decode in the background the image that `sample` will draw with a copy of `rng`."""

@@ -28,6 +28,8 @@ EMBEDDED_MODELS: dict[str, str] = {
     "x2": "x2.onnx",  # the default: clean photos and catalog images
     "x2-jpeg": "x2-jpeg.onnx",  # artefact-cancelling: JPEG-compressed (and lightly noisy) inputs
     "x2-jpeg-strong": "x2-jpeg-strong.onnx",  # heavy blocking: JPEGs of low quality (below 61)
+    "x2-text": "x2-text.onnx",  # text on a flat background (price tags, banners), clean
+    "x2-jpeg-text": "x2-jpeg-text.onnx",  # the same, compressed
 }
 DEFAULT_MODEL = "x2"
 # The smallest tile of the automatic plan (tile=None): tiles in flight may each read as much as a

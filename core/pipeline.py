@@ -69,7 +69,9 @@ class ModelOptions:
         """The models a run may use: the one given, else those the decision chooses from."""
         if self.model:
             return (self.model,)
-        return (model_for(self.jpeg_quality),) if self.quality_given else FAMILY
+        if self.quality_given:
+            return (model_for(self.jpeg_quality), model_for(self.jpeg_quality, text=True))
+        return FAMILY
 
 
 class Upscalers:

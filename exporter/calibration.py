@@ -79,6 +79,17 @@ def synthetic_crops(count: int, side: int, seed: int = 0) -> list[np.ndarray]:
     return [bicubic_downscale(dead_leaves(SCALE * side, rng), SCALE) for _ in range(count)]
 
 
+def canvas_crops(count: int, side: int, seed: int = 0, text_px: tuple[int, int] = (8, 20)) -> list[np.ndarray]:
+    """`count` side x side LR crops of rendered catalog canvases (core/synthetic.py: product text in
+    the training fonts, badges, boxes on white, flat or gradient backgrounds), for models trained on
+    them: sharp glyph edges drive activations past the ranges photos set. text_px: font sizes in HR
+    pixels, as the text models' training configs."""
+    from sr_scale.core.synthetic import render_canvas
+
+    rng = np.random.default_rng(seed)
+    return [bicubic_downscale(render_canvas(rng, (SCALE * side, SCALE * side), text_px=text_px), SCALE) for _ in range(count)]
+
+
 def dead_leaves(side: int, rng: np.random.Generator, discs: int = 3000) -> np.ndarray:
     """An HR side x side uint8 RGB dead-leaves image: discs of radius 1 px to `side` (density ~ r^-3,
     so there are edges at every scale), colours with photo-like correlated channels, smooth

@@ -117,11 +117,12 @@ def channels_last(model) -> None:
 
 def convert(source: str | Path, target: str | Path, calibration_count: int = 64,
             calibration_images: Iterable[str | Path] = (), float_modules: tuple[str, ...] = FLOAT_MODULES,
-            float_from: str = FLOAT_FROM, nhwc: bool = True) -> None:
+            float_from: str = FLOAT_FROM, nhwc: bool = True, text_share: float = 0.0) -> None:
     """Write an int8 version of the ONNX model `source` to `target` atomically (metadata kept).
 
     Calibrated on `calibration_count` LR crops of `calibration_images` (files or folders), or of
-    synthesised images when none are given. `nhwc=False` skips the channels-last rewrite
+    synthesised images when none are given; `text_share` of the crops (0..1) are rendered catalog
+    canvases instead (calibration.canvas_crops), for the text models. `nhwc=False` skips the channels-last rewrite
     (slower, same pixels: the reference its test compares with). Raises Int8Error for a source that is not an sr-export
     model and for unusable calibration images.
     """
@@ -133,7 +134,7 @@ def convert(source: str | Path, target: str | Path, calibration_count: int = 64,
     from sr_scale.core.atomic_file import atomic_write
     from sr_scale.core.image_io import first_line
 
-    from .calibration import CalibrationError, as_feeds, photo_crops, synthetic_crops
+    from .calibration import CalibrationError, as_feeds, canvas_crops, photo_crops, synthetic_crops
 
     source, target = Path(source), Path(target)
     folder = target.parent if str(target.parent) else Path(".")
@@ -145,10 +146,13 @@ def convert(source: str | Path, target: str | Path, calibration_count: int = 64,
     except Exception as error:  # onnx and onnxruntime raise their own types (DecodeError, InvalidProtobuf)
         raise Int8Error(f"{source}: not an ONNX model ({first_line(error)})") from None
     images = [Path(p) for p in calibration_images]
+    canvases = round(calibration_count * text_share)
+    photos = calibration_count - canvases
     try:
-        crops = photo_crops(images, calibration_count, CROP_SIDE) if images else synthetic_crops(calibration_count, CROP_SIDE)
+        crops = (photo_crops(images, photos, CROP_SIDE) if images else synthetic_crops(photos, CROP_SIDE)) if photos else []
     except CalibrationError as error:
         raise Int8Error(str(error)) from None
+    crops += canvas_crops(canvases, CROP_SIDE)
     with tempfile.TemporaryDirectory() as tmp:
         prepared, quantised = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
@@ -167,7 +171,8 @@ def convert(source: str | Path, target: str | Path, calibration_count: int = 64,
         del model.metadata_props[:]
         if "metrics" in metadata:  # measured on the float32 model, not on this copy
             metadata["metrics_of_float32"] = metadata.pop("metrics")
-        calibrated_on = f"{calibration_count} crops of " + (", ".join(p.name for p in images) if images else "synthesised dead leaves")
+        calibrated_on = f"{photos} crops of " + (", ".join(p.name for p in images) if images else "synthesised dead leaves")
+        calibrated_on += f", {canvases} of rendered catalog canvases" if canvases else ""
         for key, value in {**metadata, "precision": "int8 (QLinear ops channels-last, weights per channel)", "calibration": calibrated_on}.items():
             model.metadata_props.add(key=key, value=value)
         atomic_write(target, lambda tmp: onnx.save(model, str(tmp)))
@@ -181,12 +186,14 @@ def convert(source: str | Path, target: str | Path, calibration_count: int = 64,
 @click.option("--calibration-images", "calibration_images", multiple=True, type=click.Path(exists=True),
               help="Photos to calibrate on: a file or folder (searched recursively), repeatable; "
                    "the training photos suit. Default: images synthesised from a seed.")
-def main(source: str, target: str, calibration: int, calibration_images: tuple[str, ...]) -> None:
+@click.option("--calibration-text", "text_share", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of the crops cut from rendered catalog text canvases instead (for the text models).")
+def main(source: str, target: str, calibration: int, calibration_images: tuple[str, ...], text_share: float) -> None:
     """Write an int8 copy (QLinear ops, channels-last) of the ONNX model SOURCE to TARGET; check it with `python -m bench.int8`."""
     from sr_scale.core.atomic_file import WriteError
 
     try:
-        convert(source, target, calibration, calibration_images)
+        convert(source, target, calibration, calibration_images, text_share=text_share)
     except (Int8Error, WriteError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"wrote {target} (int8, channels-last)")

@@ -99,6 +99,8 @@ def test_broken_toml_file_is_an_error_naming_the_file(tmp_path):
         ({"lr_min": 1.0}, "0 < lr_min <= lr"),
         ({"train": [DataSource("x", hr_scale=2.0)]}, "hr_scale must be in \\(0, 1\\]"),
         ({"train": [DataSource("x", weight=0.0)]}, "weight must be > 0"),
+        ({"synthetic_text_px": [20, 8]}, "synthetic_text_px must be \\[low, high\\]"),
+        ({"synthetic_text_px": [2, 8]}, "4 <= low <= high"),
     ],
 )
 def test_settings_that_cannot_train_are_rejected(changes, message):

@@ -262,3 +262,19 @@ def test_jpeg_tables_gimp_kept_are_estimated_as_sr_scale_does(tmp_path, butterfl
 
 def test_no_jpeg_settings_no_advice():
     assert pixels.input_advice(None) is None
+
+
+def test_a_text_layer_gets_the_text_member_as_sr_scale_chooses_it():
+    """The dialog passes the first selected layer: text on a flat background is seen there too."""
+    from sr_scale.core.restoration import COMPRESSED_TEXT_MODEL, TEXT_MODEL
+
+    from test_content import text_lr
+
+    lr = text_lr(5180)
+    layer = pixels.LayerPixels(lr.shape[1], lr.shape[0], 3, 1, lr.tobytes())
+    assert pixels.input_advice(None, layer) == pixels.Advice(None, TEXT_MODEL, True)
+    advice = pixels.input_advice(gimp_jpeg_settings(75), layer)
+    assert advice == pixels.Advice(75, COMPRESSED_TEXT_MODEL, True)
+    assert advice.note == f"JPEG quality 75 detected, text on a flat background: {COMPRESSED_TEXT_MODEL} suggested"
+    photo = pixels.LayerPixels(64, 64, 3, 1, np.full((64, 64, 3), 128, np.uint8).tobytes())
+    assert pixels.input_advice(None, photo) is None  # neither a JPEG nor text: nothing to suggest

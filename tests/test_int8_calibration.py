@@ -87,3 +87,19 @@ def test_bad_input_is_one_line_of_error(case, tiny_onnx, tmp_path):
     errors = [line for line in result.output.splitlines() if line.startswith("Error")]  # onnxruntime prints progress
     assert len(errors) == 1 and errors[0].startswith("Error: ") and expected in errors[0], result.output
     assert not target.exists()
+
+
+def test_text_share_mixes_rendered_canvases_in_and_says_so(tiny_onnx, tmp_path):
+    """The text models calibrate partly on rendered catalog text (--calibration-text)."""
+    canvases = calibration.canvas_crops(2, 48, seed=0)
+    assert all(crop.shape == (48, 48, 3) and crop.dtype == np.uint8 for crop in canvases)
+    assert all((a == b).all() for a, b in zip(canvases, calibration.canvas_crops(2, 48, seed=0)))
+    result = CliRunner().invoke(int8.main, [str(tiny_onnx), str(tmp_path / "text.int8.onnx"), "--calibration", "4",
+                                            "--calibration-text", "0.5"])
+    assert result.exit_code == 0, result.output
+    import onnx
+
+    metadata = {p.key: p.value for p in onnx.load(str(tmp_path / "text.int8.onnx")).metadata_props}
+    assert metadata["calibration"] == "2 crops of synthesised dead leaves, 2 of rendered catalog canvases"
+    bad = CliRunner().invoke(int8.main, [str(tiny_onnx), str(tmp_path / "bad.int8.onnx"), "--calibration-text", "1.5"])
+    assert bad.exit_code == 2 and "1.5" in bad.output

@@ -35,7 +35,9 @@ SCALE = 2
 # Copies of the engine's constants (the plug-in cannot import the engine to register itself):
 # tests/test_gimp_plugin.py ties each to sr_scale.core.engine's.
 MODELS = {"x2": "Default (photos, clean images)", "x2-jpeg": "Artefact-cancelling (JPEG, compressed images)",
-          "x2-jpeg-strong": "Strong artefact-cancelling (JPEG of low quality)"}
+          "x2-jpeg-strong": "Strong artefact-cancelling (JPEG of low quality)",
+          "x2-text": "Text on a flat background (price tags, banners)",
+          "x2-jpeg-text": "Text on a flat background, JPEG-compressed"}
 DEFAULT_MODEL = "x2"
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_TILE = 128  # LR pixels per tile side, as sr-scale's engine
@@ -72,6 +74,13 @@ class LayerPixels:
     @property
     def babl_format(self) -> str:
         return babl_format(self.channels, self.depth)
+
+    def array(self):
+        """The pixels as a numpy array (height, width, channels), uint8 or uint16, without a copy."""
+        import numpy as np
+
+        dtype = np.uint8 if self.depth == 1 else np.uint16
+        return np.frombuffer(self.data, dtype=dtype).reshape(self.height, self.width, self.channels)
 
 
 def babl_format(channels: int, depth: int) -> str:
@@ -186,13 +195,13 @@ class Advice:
 
     quality: int | None  # the detected JPEG quality 1..100; None when GIMP kept no usable settings
     model: str  # the model sr-scale would choose for it
+    text: bool = False  # the layer looks like text on a flat background (core/content.py)
 
     @property
     def note(self) -> str:
         """One line for the dialog."""
-        if self.quality is None:
-            return f"No JPEG quality detected: {self.model} suggested"
-        return f"JPEG quality {self.quality} detected: {self.model} suggested"
+        found = "No JPEG quality detected" if self.quality is None else f"JPEG quality {self.quality} detected"
+        return f"{found}{', text on a flat background' if self.text else ''}: {self.model} suggested"
 
 
 def jpeg_settings(data: bytes) -> tuple[int | None, dict[int, list[int]] | None]:
@@ -212,21 +221,24 @@ def jpeg_settings(data: bytes) -> tuple[int | None, dict[int, list[int]] | None]
     return None, tables
 
 
-def input_advice(parasite: bytes | None) -> Advice | None:
-    """sr-scale's decision (core/restoration.py) for an image with GIMP's "jpeg-settings" parasite;
-    None for other images, or where this Python cannot import the decision (the command mode)."""
-    if parasite is None:
+def input_advice(parasite: bytes | None, layer: LayerPixels | None = None) -> Advice | None:
+    """sr-scale's decision (core/restoration.py) for an image from GIMP's "jpeg-settings" parasite
+    and the pixels of its (first selected) layer, as sr-scale decides for the file; None for an image
+    that is neither a JPEG nor text, or where this Python cannot import the decision (the command mode)."""
+    if parasite is None and layer is None:
         return None
     try:
         decision = restoration()
+        from sr_scale.core.jpeg_quality import estimate_quality
     except ImportError:
         return None
-    quality, tables = jpeg_settings(parasite)
-    from sr_scale.core.jpeg_quality import estimate_quality
-
+    quality, tables = jpeg_settings(parasite) if parasite is not None else (None, None)
     if tables is not None:
         quality = estimate_quality(tables)
-    return Advice(quality, decision.decide(quality, "JPEG", None).model)
+    chosen = decision.decide(quality, "JPEG" if parasite is not None else None, layer.array() if layer else None)
+    if parasite is None and not chosen.text:
+        return None
+    return Advice(quality, chosen.model, chosen.text)
 
 
 def restoration():
@@ -334,8 +346,8 @@ def engine_upscaler() -> Upscale:
     sessions: dict[tuple[str, str, int], Upscaler] = {}
 
     def upscale(pixels: LayerPixels, options: Options, progress: Progress) -> LayerPixels:
-        dtype = np.uint8 if pixels.depth == 1 else np.uint16
-        lr = np.frombuffer(pixels.data, dtype=dtype).reshape(pixels.height, pixels.width, pixels.channels)
+        lr = pixels.array()
+        dtype = lr.dtype
         runs = 1 + (pixels.channels in (2, 4) and not (lr[..., -1] == np.iinfo(dtype).max).all())  # alpha: a second run
         done = []
 

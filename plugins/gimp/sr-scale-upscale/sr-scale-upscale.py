@@ -104,6 +104,7 @@ def upscale(procedure, run_mode, image, drawables, config, data):
         upscale_layer = pixels.upscaler_for(PLUG_IN_FOLDER, read_png, Gimp.progress_pulse)
     except pixels.UpscaleError as problem:
         return error(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, problem)
+    depth = 1 if image.get_precision() in U8_PRECISIONS else 2
 
     if run_mode == Gimp.RunMode.INTERACTIVE:
         gi.require_version("GimpUi", "3.0")
@@ -112,8 +113,8 @@ def upscale(procedure, run_mode, image, drawables, config, data):
         GimpUi.init(PROCEDURE)
         dialog = GimpUi.ProcedureDialog.new(procedure, config, "AI Upscale 2x")
         notes = [pixels.engine_note(PLUG_IN_FOLDER)]
-        # sr-scale's input-aware choice for a JPEG, as the default the user can still change here.
-        advice = pixels.input_advice(jpeg_settings(image))
+        # sr-scale's input-aware choice (JPEG quality, text), as the default the user can still change here.
+        advice = pixels.input_advice(jpeg_settings(image), read_layer(layers[0], channels_of(layers[0]), depth))
         if advice is not None and not config.get_property("model-file"):
             config.set_property("model", advice.model)
             notes.insert(0, advice.note)
@@ -126,7 +127,6 @@ def upscale(procedure, run_mode, image, drawables, config, data):
 
     options = pixels.Options(model=config.get_property("model"), model_file=config.get_property("model-file"),
                              tile=config.get_property("tile"), device=config.get_property("device"))
-    depth = 1 if image.get_precision() in U8_PRECISIONS else 2
 
     Gimp.progress_init("AI Upscale 2x")
     try:
