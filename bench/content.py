@@ -5,12 +5,14 @@
 Photos: Set5, Set14, B100 (the sets the project tunes on) and the training photos (T91, BSD200,
 the product photos at half size); text: lines of product text rendered with the training fonts and
 words, and hard-edged graphics, from a seed of their own (DETECTOR_SEED: not the evaluation's text
-sets, which are what the text models are judged on). Every HR is made LR by the standard protocol
+sets, which are what the text models are judged on; those are counted last, as a report of what
+the default gives them). Every HR is made LR by the standard protocol
 and, for q > 0, saved by Pillow as JPEG of that quality (4:2:0) before the measure.
 """
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import click
@@ -45,13 +47,21 @@ def _rendered() -> tuple[list[np.ndarray], list[np.ndarray]]:
     return text, graphics
 
 
+def _evaluation_text() -> list[np.ndarray]:
+    """The HR images of sr-eval --text's sets (text-own, text-unseen: what the text models are judged
+    on), to report which model the default gives them; the thresholds were not chosen on them."""
+    with tempfile.TemporaryDirectory(prefix="bench-content-") as folder:
+        sets = [catalog.write_text_set(Path(folder), name) for name in catalog.TEXT_SETS]
+        return [load_hr(p, 2) for s in sets for p in sorted(s.glob("*.png"))]
+
+
 def groups() -> dict[str, list[np.ndarray]]:
     """HR images per kind (uint8 RGB)."""
     evaluation = [hr for name in ("Set5", "Set14", "B100") for hr in _photos(DATA / "eval" / name)]
     train = _photos(DATA / "train" / "T91") + _photos(DATA / "train" / "BSD200")
     text, graphics = _rendered()
     return {"Set5+Set14+B100": evaluation, "T91+BSD200": train, "products": _photos(DATA / "train" / "products", halve=True),
-            "rendered text": text, "rendered graphics": graphics}
+            "rendered text": text, "rendered graphics": graphics, "sr-eval text sets": _evaluation_text()}
 
 
 @click.command()

@@ -92,10 +92,10 @@ def evaluation_summary(files: tuple[str, ...]) -> dict:
         if "summary" not in document:
             raise click.BadParameter(f"{file}: not an sr-eval --json file (no summary)", param_hint="--metrics")
         key = f"jpeg{document['jpeg_quality']}" if document.get("jpeg_quality") else "clean"
-        summary[key] = {
+        summary.setdefault(key, {}).update({  # two clean runs (photos, generated text sets) add up
             set_name: {method: {k: round(v[k], 4) for k in ("y_psnr", "y_ssim", "rgb_psnr")} for method, v in methods.items()}
             for set_name, methods in document["summary"].items()
-        }
+        })
     return summary
 
 

@@ -14,11 +14,13 @@ from sr_scale.core.restoration import decide_for_file
 from sr_scale.imagemagick_wrapper.cli import main
 
 from conftest import SET14
+from test_content import text_lr
 
 
 def make_decision_folder(folder: Path) -> Path:
     """Real LR crops saved the ways a catalog holds them: a q40, a q75 and a q95 JPEG, a clean PNG, a q50
-    JPEG re-saved as PNG, a lossy WebP. 64x64, so the shipped models run in a moment."""
+    JPEG re-saved as PNG, a lossy WebP (64x64, so the shipped models run in a moment), and a price
+    tag of rendered text as PNG and as a q75 JPEG (192x~70)."""
     folder.mkdir(parents=True, exist_ok=True)
     lr = make_lr(load_hr(SET14 / "lenna.png", 2), 2)[40:104, 40:104]
     Image.fromarray(lr).save(folder / "q40.jpg", quality=40)
@@ -27,11 +29,15 @@ def make_decision_folder(folder: Path) -> Path:
     Image.fromarray(lr).save(folder / "clean.png")
     Image.fromarray(jpeg(lr, 50)).save(folder / "resaved.png")
     Image.fromarray(lr).save(folder / "photo.webp", quality=60)
+    tag = text_lr(5190)  # lines of product text on white: the text members
+    Image.fromarray(tag).save(folder / "tag.png")
+    Image.fromarray(tag).save(folder / "tag75.jpg", quality=75)
     return folder
 
 
 EXPECTED = {"q40.jpg": "q40 (tables) -> x2-jpeg-strong", "q75.jpg": "q75 (tables) -> x2-jpeg", "q95.jpg": "q95 (tables) -> x2", "clean.png": "clean (none) -> x2",
-            "resaved.png": "blocked (blocking) -> x2-jpeg", "photo.webp": "clean (none) -> x2"}
+            "resaved.png": "blocked (blocking) -> x2-jpeg", "photo.webp": "clean (none) -> x2",
+            "tag.png": "clean (none), text -> x2-text", "tag75.jpg": "q75 (tables), text -> x2-jpeg-text"}
 
 
 def verbose_lines(stderr: str, prog: str = "sr-scale") -> dict[str, str]:
@@ -58,7 +64,7 @@ def test_verbose_batch_says_per_file_what_was_detected_and_the_model(decision_fo
 
 def test_the_chosen_model_is_the_one_that_runs(decision_folder, tmp_path):
     runner = CliRunner()
-    for name, model in (("q40.jpg", "x2-jpeg-strong"), ("q75.jpg", "x2-jpeg"), ("clean.png", "x2")):
+    for name, model in (("q40.jpg", "x2-jpeg-strong"), ("q75.jpg", "x2-jpeg"), ("clean.png", "x2"), ("tag.png", "x2-text")):
         by_default, forced = tmp_path / f"default-{name}.png", tmp_path / f"forced-{name}.png"
         assert runner.invoke(main, [str(decision_folder / name), str(by_default)]).exit_code == 0
         assert runner.invoke(main, ["--model", model, str(decision_folder / name), str(forced)]).exit_code == 0
