@@ -21,7 +21,7 @@ import numpy as np
 from sr_scale.core import catalog, synthetic
 from sr_scale.core.content import measure_text
 from sr_scale.core.evaluate import crop_to_multiple, load_hr, make_lr
-from sr_scale.core.image_io import atomic_write
+from sr_scale.core.image_io import FORMATS, atomic_write
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 QUALITIES = (0, 90, 75, 40)  # 0 = clean LR
@@ -31,7 +31,7 @@ RENDERED = 40  # images of each rendered kind
 
 def _photos(folder: Path, halve: bool = False) -> list[np.ndarray]:
     """The folder's images as HR; halve: at half size first (the product photos, as training uses them)."""
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in FORMATS)
     return [crop_to_multiple(make_lr(load_hr(p, 2), 2), 2) if halve else load_hr(p, 2) for p in files]
 
 
@@ -39,11 +39,9 @@ def _rendered() -> tuple[list[np.ndarray], list[np.ndarray]]:
     rng = np.random.default_rng(DETECTOR_SEED)
     text, graphics = [], []
     for i in range(RENDERED):
-        background, colour = catalog._colours(i)
-        text.append(synthetic.render_text_lines(rng, synthetic.TRAIN_STYLE, catalog.TEXT_WIDTH, catalog.TEXT_LINES,
-                                                catalog.TEXT_PX, background, colour)[0])
+        text.append(catalog.text_image(rng, synthetic.TRAIN_STYLE, i)[0])
     for i in range(RENDERED):
-        graphics.append(synthetic.render_graphics(rng, catalog.GRAPHICS_SIZE, catalog._colours(i)[0]))
+        graphics.append(synthetic.render_graphics(rng, catalog.GRAPHICS_SIZE, catalog.colours(i)[0]))
     return text, graphics
 
 
@@ -70,9 +68,7 @@ def main(json_path: Path | None) -> None:
     rows = {}
     for kind, images in groups().items():
         for quality in QUALITIES:
-            measures = []
-            for hr in images:
-                measures.append(measure_text(make_lr(hr, 2, quality)))
+            measures = [measure_text(make_lr(hr, 2, quality)) for hr in images]
             texts = sum(1 for m in measures if m is not None and m.is_text)
             rows[f"{kind} q{quality or 'clean'}"] = {"images": len(images), "text": texts}
             click.echo(f"{kind:18s} {('q' + str(quality)) if quality else 'clean':6s} text {texts:4d} of {len(images)}")

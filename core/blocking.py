@@ -54,9 +54,9 @@ def _grid_strength(y: np.ndarray, axis: int) -> float:
     return float(phases[strongest] - np.median(np.delete(phases, strongest))) / activity
 
 
-def _centre(pixels: np.ndarray) -> np.ndarray:
-    """At most MAX_SIDE x MAX_SIDE pixels from the middle: enough block edges to tell, and the
-    check's memory and time stay small next to the enlargement's however large the image."""
+def centre(pixels: np.ndarray) -> np.ndarray:
+    """At most MAX_SIDE x MAX_SIDE pixels from the middle: enough to tell (block edges here, text in
+    content.py), and a check's memory and time stay small next to the enlargement's however large the image."""
     top, left = (max(0, (side - MAX_SIDE) // 2) for side in pixels.shape[:2])
     return pixels[top : top + MAX_SIDE, left : left + MAX_SIDE]
 
@@ -68,7 +68,7 @@ def blockiness(pixels: np.ndarray) -> float:
     """
     if min(pixels.shape[:2]) < MIN_SIDE:
         return 0.0
-    y = luma(_centre(pixels))
+    y = luma(centre(pixels))
     return min(_grid_strength(y, axis=1), _grid_strength(y, axis=0))
 
 

@@ -47,9 +47,16 @@ TRUTH = "truth.json"  # image name -> lines of the text drawn, next to a text se
 HR_METHOD = "HR"  # the row of the HR itself in the OCR tables
 
 
-def _colours(index: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+def colours(index: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """Every fourth image on a flat colour (cycling through FLAT_COLOURS), the others black on white."""
     return FLAT_COLOURS[(index // 4) % len(FLAT_COLOURS)] if index % 4 == 3 else (WHITE, BLACK)
+
+
+def text_image(rng: np.random.Generator, style: synthetic.TextStyle, index: int) -> tuple[np.ndarray, list[str]]:
+    """Image `index` of a text set drawn with `rng`: TEXT_LINES lines of product text in `style`,
+    colours by colours(index). Returns (uint8 HR (height, TEXT_WIDTH, 3), strings top to bottom)."""
+    background, colour = colours(index)
+    return synthetic.render_text_lines(rng, style, TEXT_WIDTH, TEXT_LINES, TEXT_PX, background, colour)
 
 
 def write_text_set(folder: Path, name: str, images: int = IMAGES) -> Path:
@@ -59,8 +66,7 @@ def write_text_set(folder: Path, name: str, images: int = IMAGES) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     truth = {}
     for i in range(images):
-        background, colour = _colours(i)
-        image, lines = synthetic.render_text_lines(rng, TEXT_SETS[name], TEXT_WIDTH, TEXT_LINES, TEXT_PX, background, colour)
+        image, lines = text_image(rng, TEXT_SETS[name], i)
         file = f"{name}-{i:03d}.png"
         write_rgb(image, out / file)
         truth[file] = lines
@@ -74,7 +80,7 @@ def write_flat_set(folder: Path, images: int = IMAGES) -> Path:
     out = Path(folder) / FLAT_SET
     out.mkdir(parents=True, exist_ok=True)
     for i in range(images):
-        background = _colours(i)[0]
+        background = colours(i)[0]
         write_rgb(synthetic.render_graphics(rng, GRAPHICS_SIZE, background, count=int(rng.integers(3, 6))), out / f"{FLAT_SET}-{i:03d}.png")
     return out
 

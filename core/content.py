@@ -20,14 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blocking import luma
+from .blocking import centre, luma
 
 BACKGROUND_LEVELS = 12  # luma levels around the most common luma that still count as background
 SHARP_LEVELS = 40  # a 3x3 luma range above this is an edge
 TEXT_BACKGROUND_FROM = 0.75  # text images: background share at least this...
 TEXT_SHARP_FROM = 0.5  # ...and at least this share of the other pixels on edges
-MIN_SIDE = 16  # smaller images say too little
-MAX_SIDE = 1024  # larger images are judged on their centre, like blocking.py
+MIN_SIDE = 16  # smaller images say too little; larger than blocking.MAX_SIDE, they are judged on their centre
 
 
 @dataclass(frozen=True)
@@ -41,12 +40,6 @@ class TextMeasure:
     @property
     def is_text(self) -> bool:
         return self.background >= TEXT_BACKGROUND_FROM and self.sharp >= TEXT_SHARP_FROM
-
-
-def _centre(pixels: np.ndarray) -> np.ndarray:
-    h, w = pixels.shape[:2]
-    top, left = max(0, (h - MAX_SIDE) // 2), max(0, (w - MAX_SIDE) // 2)
-    return pixels[top : top + MAX_SIDE, left : left + MAX_SIDE]
 
 
 def _range3x3(y: np.ndarray) -> np.ndarray:
@@ -66,7 +59,7 @@ def measure_text(pixels: np.ndarray) -> TextMeasure | None:
     None for images under MIN_SIDE a side."""
     if min(pixels.shape[:2]) < MIN_SIDE:
         return None
-    y = luma(_centre(pixels))
+    y = luma(centre(pixels))
     counts = np.bincount(np.clip(np.rint(y), 0, 255).astype(np.intp).ravel(), minlength=256)
     background = np.abs(y - float(np.argmax(counts))) <= BACKGROUND_LEVELS
     rest = int(y.size - np.count_nonzero(background))

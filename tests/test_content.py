@@ -20,10 +20,7 @@ QUALITIES = (0, 90, 75, 40)  # 0 = clean LR
 
 def text_lr(seed: int, index: int = 0, quality: int = 0) -> np.ndarray:
     """LR of product text lines in the training fonts (a seed unlike the evaluation's), as sr-eval makes it."""
-    rng = np.random.default_rng(seed)
-    background, colour = catalog._colours(index)
-    hr, _ = synthetic.render_text_lines(rng, synthetic.TRAIN_STYLE, catalog.TEXT_WIDTH, catalog.TEXT_LINES,
-                                        catalog.TEXT_PX, background, colour)
+    hr, _ = catalog.text_image(np.random.default_rng(seed), synthetic.TRAIN_STYLE, index)
     return make_lr(hr, 2, quality)
 
 
