@@ -121,7 +121,7 @@ def decide(table_quality: int | None, source_format: str | None, pixels: np.ndar
         quality, source = request.given_quality, USER
     else:
         # The blocking check is not used on text: glyph edges on a flat background fool it both
-        # ways (rendered text: 7 of 88 clean images called blocked, 21 of 88 q50 re-saves found).
+        # ways (7 of 88 clean text images called blocked, 21 of 88 q50 ones found: bench/content.py).
         quality, source = _detect(table_quality, source_format, None if text else pixels)
     photo_model = COMPRESSED_MODEL if source == BLOCKING else model_for(quality)
     model = request.model or (TEXT_MEMBER[photo_model] if text else photo_model)
