@@ -54,11 +54,18 @@ def _grid_strength(y: np.ndarray, axis: int) -> float:
     return float(phases[strongest] - np.median(np.delete(phases, strongest))) / activity
 
 
+def centre_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """(left, top, width, height), in pixels, of the at most MAX_SIDE x MAX_SIDE middle that centre()
+    takes, for a caller that can read just that part (GIMP's dialog reads it from the layer)."""
+    left, top = (max(0, (side - MAX_SIDE) // 2) for side in (width, height))
+    return left, top, min(width, MAX_SIDE), min(height, MAX_SIDE)
+
+
 def centre(pixels: np.ndarray) -> np.ndarray:
     """At most MAX_SIDE x MAX_SIDE pixels from the middle: enough to tell (block edges here, text in
     content.py), and a check's memory and time stay small next to the enlargement's however large the image."""
-    top, left = (max(0, (side - MAX_SIDE) // 2) for side in pixels.shape[:2])
-    return pixels[top : top + MAX_SIDE, left : left + MAX_SIDE]
+    left, top, width, height = centre_box(pixels.shape[1], pixels.shape[0])
+    return pixels[top : top + height, left : left + width]
 
 
 def blockiness(pixels: np.ndarray) -> float:

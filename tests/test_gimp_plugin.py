@@ -278,3 +278,24 @@ def test_a_text_layer_gets_the_text_member_as_sr_scale_chooses_it():
     assert advice.note == f"JPEG quality 75 detected, text on a flat background: {COMPRESSED_TEXT_MODEL} suggested"
     photo = pixels.LayerPixels(64, 64, 3, 1, np.full((64, 64, 3), 128, np.uint8).tobytes())
     assert pixels.input_advice(None, photo) is None  # neither a JPEG nor text: nothing to suggest
+
+
+def test_a_large_layer_is_advised_from_its_middle_alone():
+    """The dialog reads only advice_box of a large layer: the checks look at that middle anyway, so
+    the advice is the whole layer's, and a 2500 x 1700 layer costs a 1024 x 1024 read."""
+    from test_content import text_lr
+
+    lr = text_lr(5180)
+    canvas = np.full((1700, 2500, 3), 255, np.uint8)
+    top, left = (1700 - lr.shape[0]) // 2, (2500 - lr.shape[1]) // 2
+    canvas[top:top + lr.shape[0], left:left + lr.shape[1]] = lr
+    box = pixels.advice_box(2500, 1700)
+    assert box == (738, 338, 1024, 1024)
+    x, y, w, h = box
+    middle = np.ascontiguousarray(canvas[y:y + h, x:x + w])
+    whole = pixels.LayerPixels(2500, 1700, 3, 1, canvas.tobytes())
+    part = pixels.LayerPixels(w, h, 3, 1, middle.tobytes())
+    for parasite in (None, gimp_jpeg_settings(75)):
+        assert pixels.input_advice(parasite, part) == pixels.input_advice(parasite, whole)
+    assert pixels.input_advice(None, part).text
+    assert pixels.advice_box(300, 200) == (0, 0, 300, 200)  # small layers: the whole of it

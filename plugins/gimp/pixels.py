@@ -223,7 +223,8 @@ def jpeg_settings(data: bytes) -> tuple[int | None, dict[int, list[int]] | None]
 
 def input_advice(parasite: bytes | None, layer: LayerPixels | None = None) -> Advice | None:
     """sr-scale's decision (core/restoration.py) for an image from GIMP's "jpeg-settings" parasite
-    and the pixels of its (first selected) layer, as sr-scale decides for the file; None for an image
+    and the pixels of its (first selected) layer, whole or its advice_box (the same decision), as
+    sr-scale decides for the file; None for an image
     that is neither a JPEG nor text, or where this Python cannot import the decision (the command mode)."""
     if parasite is None and layer is None:
         return None
@@ -239,6 +240,17 @@ def input_advice(parasite: bytes | None, layer: LayerPixels | None = None) -> Ad
     if parasite is None and not chosen.text:
         return None
     return Advice(quality, chosen.model, chosen.text)
+
+
+def advice_box(width: int, height: int) -> tuple[int, int, int, int] | None:
+    """(left, top, width, height) of the part of a width x height layer that input_advice needs: the
+    middle the checks look at (at most 1024 x 1024, core/blocking.centre_box), so a large layer is
+    not read whole before the dialog opens; None where this Python cannot import the decision."""
+    try:
+        from sr_scale.core.blocking import centre_box
+    except ImportError:
+        return None
+    return centre_box(width, height)
 
 
 def restoration():

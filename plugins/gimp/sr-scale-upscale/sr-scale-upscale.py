@@ -28,9 +28,10 @@ def channels_of(drawable):
     return (1 if drawable.is_gray() else 3) + (1 if drawable.has_alpha() else 0)
 
 
-def read_layer(drawable, channels, depth):
-    width, height = drawable.get_width(), drawable.get_height()
-    data = drawable.get_buffer().get(Gegl.Rectangle.new(0, 0, width, height), 1.0,
+def read_layer(drawable, channels, depth, box=None):
+    """The layer's pixels, or those of box = (left, top, width, height)."""
+    left, top, width, height = box or (0, 0, drawable.get_width(), drawable.get_height())
+    data = drawable.get_buffer().get(Gegl.Rectangle.new(left, top, width, height), 1.0,
                                      pixels.babl_format(channels, depth), Gegl.AbyssPolicy.CLAMP)
     return pixels.LayerPixels(width, height, channels, depth, bytes(data))
 
@@ -114,7 +115,8 @@ def upscale(procedure, run_mode, image, drawables, config, data):
         dialog = GimpUi.ProcedureDialog.new(procedure, config, "AI Upscale 2x")
         notes = [pixels.engine_note(PLUG_IN_FOLDER)]
         # sr-scale's input-aware choice (JPEG quality, text), as the default the user can still change here.
-        advice = pixels.input_advice(jpeg_settings(image), read_layer(layers[0], channels_of(layers[0]), depth))
+        box = pixels.advice_box(layers[0].get_width(), layers[0].get_height())
+        advice = pixels.input_advice(jpeg_settings(image), box and read_layer(layers[0], channels_of(layers[0]), depth, box))
         if advice is not None and not config.get_property("model-file"):
             config.set_property("model", advice.model)
             notes.insert(0, advice.note)
