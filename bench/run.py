@@ -276,36 +276,29 @@ def main(quick: bool, only: tuple[str, ...], model: str, json_path: str, batch_f
     with tempfile.TemporaryDirectory(prefix="sr-bench-") as scratch_name:
         scratch = Path(scratch_name)
         save = lambda: Path(json_path).write_text(json.dumps(results, indent=1))  # noqa: E731  a killed run keeps what it measured
-        if "gemm" in sections:
-            results["gemm"] = bench_gemm(plan)
-            save()
-        if "speed" in sections:
-            results["speed"] = bench_speed(plan, model)
-            save()
-        if "tiling" in sections:
-            results["tiling"] = bench_tiling(plan, model)
-            save()
-        if "memory" in sections:
-            results["memory"] = bench_memory(plan, model, scratch)
-            save()
-            if "speed" in results:  # the largest speed size is the memory run's (one run, fresh process)
-                from sr_scale.core.engine import Upscaler, model_path
+        # Each section in this order; the speed table waits for the memory section's large sizes.
+        first = (("gemm", lambda: bench_gemm(plan)), ("speed", lambda: bench_speed(plan, model)),
+                 ("tiling", lambda: bench_tiling(plan, model)), ("memory", lambda: bench_memory(plan, model, scratch)))
+        last = (("peers", lambda: bench_peers(plan, scratch)), ("batch", lambda: bench_batch(plan, scratch)),
+                ("targets", lambda: bench_targets(plan, model, scratch)))
+        for name, bench in first:
+            if name in sections:
+                results[name] = bench()
+                save()
+        if "memory" in results and "speed" in results:  # the largest speed size is the memory run's (one run, fresh process)
+            from sr_scale.core.engine import Upscaler, model_path
 
-                upscaler = Upscaler(model)
-                for row in results["memory"]["engine"]:
-                    if row.get("size", 0) > max(plan.speed_sizes) and row.get("size") <= 4096 and "seconds" in row:
-                        results["speed"]["rows"].append({**engine_row(upscaler, model_path(model), row["size"], row["seconds"]),
-                                                         "note": "one run (memory section)"})
+            upscaler = Upscaler(model)
+            for row in results["memory"]["engine"]:
+                if row.get("size", 0) > max(plan.speed_sizes) and row.get("size") <= 4096 and "seconds" in row:
+                    results["speed"]["rows"].append({**engine_row(upscaler, model_path(model), row["size"], row["seconds"]),
+                                                     "note": "one run (memory section)"})
         if "speed" in results:
             show_speed(results["speed"], results.get("gemm"))
-        if "peers" in sections:
-            results["peers"] = bench_peers(plan, scratch)
-            save()
-        if "batch" in sections:
-            results["batch"] = bench_batch(plan, scratch)
-            save()
-        if "targets" in sections:
-            results["targets"] = bench_targets(plan, model, scratch)
+        for name, bench in last:
+            if name in sections:
+                results[name] = bench()
+                save()
     results["seconds"] = time.perf_counter() - started
     results["machine"]["load_average_after"] = os.getloadavg()
     Path(json_path).write_text(json.dumps(results, indent=1))
