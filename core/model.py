@@ -183,5 +183,34 @@ def fuse_reparam(model: RDN) -> RDN:
     return plain
 
 
+@torch.no_grad()
+def deepen(model: RDN, blocks: int) -> RDN:
+    """A plain RDN of `blocks` >= model's D residual dense blocks that computes what `model` computes.
+
+    The new blocks go after the last one and start as identities (their local fusion is zero), and
+    the global fusion's columns for them start at zero, so training resumes from the trained
+    function and the extra capacity grows in from there (function-preserving growth, as Net2Net's
+    deeper network; Chen, Goodfellow, Shlens 2016). The new dense layers keep their random init:
+    they receive gradients as soon as their block's local fusion leaves zero.
+    """
+    old = model.config
+    if blocks < old.D:
+        raise ValueError(f"deepen: {blocks} blocks is fewer than the model's {old.D}")
+    deeper = RDN(replace(old, D=blocks))
+    state = deeper.state_dict()
+    for key, value in model.state_dict().items():
+        if not key.startswith("global_fusion.0."):
+            state[key] = value
+    for b in range(old.D, blocks):
+        state[f"blocks.{b}.local_fusion.weight"].zero_()
+        state[f"blocks.{b}.local_fusion.bias"].zero_()
+    fusion = state["global_fusion.0.weight"]  # (G0, D * G0, 1, 1): one G0-wide column group per block
+    fusion.zero_()
+    fusion[:, : old.D * old.G0] = model.global_fusion[0].weight
+    state["global_fusion.0.bias"] = model.global_fusion[0].bias.clone()
+    deeper.load_state_dict(state)
+    return deeper
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

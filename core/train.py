@@ -34,7 +34,7 @@ from .data import PatchSampler, load_val_images
 from .degradations import bicubic_downscale, crop_to_multiple, jpeg
 from .metrics import rgb_psnr, y_psnr, y_ssim
 from .checkpoint import load_checkpoint, save_checkpoint, trained_model
-from .model import RDN, RepConv3x3, count_parameters, variant
+from .model import RDN, RepConv3x3, count_parameters, deepen, variant
 
 log = logging.getLogger("sr-train")
 
@@ -240,8 +240,13 @@ class Trainer:
             raise FileNotFoundError(f"init_from: no checkpoint at {path}")
         state = load_checkpoint(path)
         start = trained_model(state)
-        if start.config != self.model.config:
-            raise ValueError(f"init_from: {path} holds arch {start.config.to_dict()}, the config asks for {self.c.arch!r}")
+        wanted = self.model.config
+        if start.config != wanted and dataclasses.replace(start.config, D=wanted.D) == wanted and wanted.D > start.config.D:
+            start = deepen(start, wanted.D)  # more blocks than the checkpoint: it grows, its function kept
+            state = {**state, "config": {**state.get("config", {}), "reparam": False}}
+        if start.config != wanted:
+            raise ValueError(f"init_from: {path} holds arch {start.config.to_dict()}, the config asks for {self.c.arch!r}"
+                             " (only D may be larger: new blocks start as identities)")
         if not self.c.reparam:
             self.model.load_state_dict(start.state_dict())
         elif state.get("config", {}).get("reparam"):

@@ -58,3 +58,21 @@ def test_arch_from_numbers_and_typos_named():
         variant({"C": 6, "DD": 20})
     with pytest.raises(ValueError, match="positive integers"):
         variant({"C": 0})
+
+
+def test_deepen_adds_identity_blocks_that_keep_the_function():
+    from sr_scale.core.model import deepen
+
+    torch.manual_seed(2)
+    model = RDN(variant("tiny")).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.1)
+    deeper = deepen(model, 5).eval()
+    assert deeper.config.D == 5 and len(deeper.blocks) == 5
+    assert deeper.config.receptive_radius > model.config.receptive_radius
+    x = torch.rand(1, 3, 15, 17)
+    with torch.no_grad():
+        assert (deeper(x) - model(x)).abs().max() < 1e-6
+    with pytest.raises(ValueError, match="fewer"):
+        deepen(model, 1)

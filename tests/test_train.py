@@ -162,6 +162,20 @@ def test_fine_tuning_from_another_architecture_is_a_clear_error(train_dir, tmp_p
         Trainer(tiny_config(train_dir, tmp_path / "x", arch="small", init_from=str(tmp_path / "base" / "last.pt")))
 
 
+def test_fine_tuning_into_more_blocks_grows_the_checkpoint(train_dir, tmp_path):
+    Trainer(tiny_config(train_dir, tmp_path / "base", steps=3)).run()
+    base = load_model(tmp_path / "base" / "last.pt")
+    deeper = {"C": base.config.C, "D": base.config.D + 2, "G": base.config.G, "G0": base.config.G0}
+    grown = Trainer(tiny_config(train_dir, tmp_path / "deep", steps=4, arch=deeper, init_from=str(tmp_path / "base" / "last.pt")))
+    x = torch.rand(1, 3, 20, 20)
+    with torch.no_grad():  # before any step: the shallower model's function
+        assert (grown.model.float()(x) - base(x)).abs().max() < 1e-6
+    grown.run()
+    trained = load_model(tmp_path / "deep" / "last.pt")
+    assert trained.config.D == base.config.D + 2
+    assert trained.blocks[-1].local_fusion.weight.abs().sum() > 0  # the identity block started to learn
+
+
 def test_ema_resume_is_exact_and_best_holds_the_average(train_dir, val_dir, tmp_path):
     straight = Trainer(tiny_config(train_dir, tmp_path / "straight", steps=40, ema_decay=0.9, val=str(val_dir), val_every=20))
     straight.run()
