@@ -241,15 +241,15 @@ class Trainer:
         state = load_checkpoint(path)
         start = trained_model(state)
         wanted = self.model.config
-        if start.config != wanted and dataclasses.replace(start.config, D=wanted.D) == wanted and wanted.D > start.config.D:
-            start = deepen(start, wanted.D)  # more blocks than the checkpoint: it grows, its function kept
-            state = {**state, "config": {**state.get("config", {}), "reparam": False}}
+        grown = wanted.D > start.config.D and dataclasses.replace(start.config, D=wanted.D) == wanted
+        if grown:  # more blocks than the checkpoint: it grows, its function kept
+            start = deepen(start, wanted.D)
         if start.config != wanted:
             raise ValueError(f"init_from: {path} holds arch {start.config.to_dict()}, the config asks for {self.c.arch!r}"
                              " (only D may be larger: new blocks start as identities)")
         if not self.c.reparam:
             self.model.load_state_dict(start.state_dict())
-        elif state.get("config", {}).get("reparam"):
+        elif state.get("config", {}).get("reparam") and not grown:  # its branches as saved
             self.model.load_state_dict(state["model"])
         else:
             plain_into_reparam(self.model, start.state_dict())
